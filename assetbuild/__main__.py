@@ -1,0 +1,3 @@
+from assetbuild.cli import main
+
+raise SystemExit(main())

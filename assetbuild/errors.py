@@ -1,0 +1,125 @@
+"""The errors assetbuild raises for users to read.
+
+Every user-facing failure is an :class:`AssetbuildError`; the CLI turns each kind
+into an exit code and a message in one place (``assetbuild.cli``)::
+
+    AssetbuildError
+     +-- UsageError          bad command-line arguments or targets
+     +-- ManifestError       the manifest is invalid (carries every problem found)
+     +-- LockfileError       the lockfile cannot be read or is from a newer version
+     +-- StateError          a cache or state file is corrupt, or the build is locked
+     +-- ApiError            the SEE2AI API refused or failed a request
+          +-- AuthError          401: the key is missing or wrong; aborts the build
+          +-- BalanceError       402: insufficient balance; stops new submissions
+          +-- RequestRejected    400: the API rejected this image's request
+          +-- TaskGone           404: the task id is unknown to the API
+          +-- SubmitUncertain    the submit may have created a task; not retried
+          +-- TransientError     retries exhausted on 429/5xx/connection errors
+          +-- DownloadError      a result could not be fetched or is not an image
+
+Errors keep their data in attributes and build their message in ``__str__``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class AssetbuildError(Exception):
+    """Base of every error meant for the user rather than a traceback."""
+
+
+class UsageError(AssetbuildError):
+    """The command line asked for something that does not exist or cannot be done."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a manifest, located as precisely as the parser allows."""
+
+    file: Path
+    message: str
+    image: str | None = None
+    field: str | None = None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else str(self.file)
+        parts = [where]
+        if self.image is not None:
+            parts.append(f"image '{self.image}'")
+        if self.field is not None:
+            parts.append(f"field '{self.field}'")
+        return f"{': '.join(parts)}: {self.message}"
+
+
+class ManifestError(AssetbuildError):
+    """The manifest has one or more problems; all of them are reported at once."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(problems)
+        self.problems = problems
+
+    def __str__(self) -> str:
+        return "\n".join(str(p) for p in self.problems)
+
+
+class LockfileError(AssetbuildError):
+    """The lockfile cannot be used; it is never silently overwritten."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(path, reason)
+        self.path = path
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return (
+            f"{self.path}: {self.reason}. The lockfile was left as it is; fix it "
+            "(for example with git checkout) or delete it to rebuild from scratch."
+        )
+
+
+class StateError(AssetbuildError):
+    """A cache, journal or lock in the state folder is unusable."""
+
+
+class ApiError(AssetbuildError):
+    """The SEE2AI API answered with an error or could not be reached."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+    def __str__(self) -> str:
+        prefix = f"HTTP {self.status}: " if self.status else ""
+        return f"{prefix}{self.message}"
+
+
+class AuthError(ApiError):
+    """401: the API key is missing or not accepted."""
+
+
+class BalanceError(ApiError):
+    """402: the account balance is too low for new tasks."""
+
+
+class RequestRejected(ApiError):
+    """400: the API rejected the request of one image."""
+
+
+class TaskGone(ApiError):
+    """404: the API does not know the task id (expired or never existed)."""
+
+
+class SubmitUncertain(ApiError):
+    """A submit was sent but no answer came: a task may exist and may be charged."""
+
+
+class TransientError(ApiError):
+    """Retries ran out on rate limits, server errors or connection failures."""
+
+
+class DownloadError(ApiError):
+    """A result URL could not be fetched, or what it served is not a valid image."""

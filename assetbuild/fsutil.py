@@ -1,0 +1,91 @@
+"""Atomic writes and path containment: every file assetbuild owns goes through here."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from typing import IO
+
+TEMP_PREFIX = ".assetbuild-tmp-"
+"""Temporary files are named with this prefix so that leftovers can be found and removed."""
+
+
+@contextlib.contextmanager
+def atomic_writer(path: Path) -> Iterator[IO[bytes]]:
+    """Yield a binary file that replaces ``path`` only when the block ends without error.
+
+    The data goes to a temporary file in the same folder, is flushed to disk, then
+    ``os.replace``d over ``path``: readers see the old file or the new one, never half.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_writer(path) as handle:
+        handle.write(data)
+
+
+def temp_path_beside(path: Path) -> Path:
+    """Create and return an empty temporary file in ``path``'s folder (caller renames it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
+    os.close(fd)
+    return Path(tmp_name)
+
+
+def relative_path_problem(value: str) -> str | None:
+    """Say why ``value`` is not a plain relative path that stays where it is put, or None."""
+    if not value or not value.strip():
+        return "is empty"
+    if "\\" in value:
+        return "uses a backslash; write paths with '/'"
+    if "\x00" in value:
+        return "contains a NUL character"
+    posix = PurePosixPath(value)
+    if posix.is_absolute() or (len(value) > 1 and value[1] == ":"):
+        return "is an absolute path; paths must be relative to the manifest's folder"
+    if ".." in posix.parts:
+        return "contains '..'; paths must stay inside the manifest's folder"
+    return None
+
+
+def resolve_inside(root: Path, relative: str) -> Path:
+    """Join ``relative`` to ``root`` and return it, or raise ValueError if it escapes.
+
+    Symlinks are followed: a link inside the folder that points outside it escapes too.
+    ``root`` must already be resolved.
+    """
+    problem = relative_path_problem(relative)
+    if problem:
+        raise ValueError(problem)
+    candidate = (root / relative).resolve()
+    if candidate != root and root not in candidate.parents:
+        raise ValueError("leads outside the manifest's folder (through a symlink)")
+    return candidate
+
+
+def remove_stale_temp_files(folder: Path) -> int:
+    """Delete temporary files that a killed run left in ``folder`` and below; return the count."""
+    removed = 0
+    if not folder.is_dir():
+        return 0
+    for tmp in folder.rglob(f"{TEMP_PREFIX}*"):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+            removed += 1
+    return removed

@@ -1,0 +1,181 @@
+"""The lockfile: what was built, from which spec, by which task, into which files.
+
+TOML written with tomli-w, deterministic (sorted tables, stable key order, newline at
+the end) so it diffs cleanly in git, and replaced atomically. A lockfile that cannot
+be parsed, or that a newer assetbuild wrote, is an error: it is never overwritten.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from assetbuild.errors import LockfileError
+from assetbuild.fsutil import atomic_write_bytes
+
+LOCKFILE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class OutputRecord:
+    """One written output file: where, its digest and its size."""
+
+    path: str
+    sha256: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class LockEntry:
+    """The lockfile's record of one built image."""
+
+    spec_hash: str
+    provider: str
+    task_id: str
+    state: str
+    model: str
+    result_urls: tuple[str, ...]
+    request: Mapping[str, Any]
+    outputs: tuple[OutputRecord, ...]
+    spec: Mapping[str, Any] = field(default_factory=dict)
+    cost_points: int | None = None
+    cost_time: int | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    warnings: tuple[str, ...] = ()
+
+    def to_toml(self) -> dict[str, Any]:
+        """The entry as a TOML table (None values are left out: TOML has no null)."""
+        table: dict[str, Any] = {
+            "spec_hash": self.spec_hash,
+            "provider": self.provider,
+            "task_id": self.task_id,
+            "state": self.state,
+            "model": self.model,
+            "result_urls": list(self.result_urls),
+            "cost_points": self.cost_points,
+            "cost_time": self.cost_time,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "total_tokens": self.total_tokens,
+            "warnings": list(self.warnings),
+            "outputs": [
+                {"path": o.path, "sha256": o.sha256, "bytes": o.bytes} for o in self.outputs
+            ],
+            "request": dict(self.request),
+            "spec": dict(self.spec),
+        }
+        cleaned: dict[str, Any] = _without_none(table)
+        return cleaned
+
+    @classmethod
+    def from_toml(cls, table: Mapping[str, Any]) -> LockEntry:
+        """Read an entry; raise ValueError naming the field that is wrong."""
+        spec_hash = _typed(table, "spec_hash", str)
+        outputs = tuple(
+            OutputRecord(_typed(o, "path", str), _typed(o, "sha256", str), _typed(o, "bytes", int))
+            for o in _typed(table, "outputs", list)
+        )
+        return cls(
+            spec_hash=spec_hash,
+            provider=_typed(table, "provider", str),
+            task_id=_typed(table, "task_id", str),
+            state=_typed(table, "state", str),
+            model=str(table.get("model", "")),
+            result_urls=tuple(_typed(table, "result_urls", list)),
+            request=_typed(table, "request", dict),
+            outputs=outputs,
+            spec=table.get("spec", {}),
+            cost_points=table.get("cost_points"),
+            cost_time=table.get("cost_time"),
+            input_tokens=int(table.get("input_tokens", 0)),
+            output_tokens=int(table.get("output_tokens", 0)),
+            total_tokens=int(table.get("total_tokens", 0)),
+            warnings=tuple(table.get("warnings", ())),
+        )
+
+
+@dataclass(frozen=True)
+class Lockfile:
+    """All entries of a lockfile, keyed by image name."""
+
+    entries: Mapping[str, LockEntry] = field(default_factory=dict)
+
+    def get(self, name: str) -> LockEntry | None:
+        """The entry of image ``name``, if any."""
+        return self.entries.get(name)
+
+
+def read_lockfile(path: Path) -> Lockfile:
+    """Read the lockfile at ``path``; a missing file is an empty lockfile."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return Lockfile()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LockfileError(path, f"cannot be read ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise LockfileError(path, f"is not valid TOML ({exc})") from None
+    return parse_lockfile(data, path)
+
+
+def parse_lockfile(data: Mapping[str, Any], path: Path) -> Lockfile:
+    """Validate parsed lockfile TOML."""
+    version = data.get("version")
+    if type(version) is not int:
+        raise LockfileError(path, "has no integer 'version'")
+    if version > LOCKFILE_VERSION:
+        raise LockfileError(path, f"was written by a newer assetbuild (lockfile version "
+                                  f"{version}; this one reads {LOCKFILE_VERSION}); upgrade")
+    if version < 1:
+        raise LockfileError(path, f"has an unknown version {version}")
+    images = data.get("images", {})
+    if not isinstance(images, dict):
+        raise LockfileError(path, "'images' is not a table")
+    entries: dict[str, LockEntry] = {}
+    for name, table in images.items():
+        try:
+            if not isinstance(table, dict):
+                raise ValueError("is not a table")
+            entries[name] = LockEntry.from_toml(table)
+        except (ValueError, TypeError) as exc:
+            raise LockfileError(path, f"entry for image '{name}' {exc}") from None
+    return Lockfile(entries)
+
+
+def dump_lockfile(entries: Mapping[str, LockEntry]) -> bytes:
+    """The lockfile's bytes: the same entries always give the same bytes."""
+    document = {
+        "version": LOCKFILE_VERSION,
+        "images": {name: entries[name].to_toml() for name in sorted(entries)},
+    }
+    header = b"# Written by assetbuild. Commit it; do not edit by hand.\n"
+    return header + tomli_w.dumps(document).encode("utf-8")
+
+
+def write_lockfile(path: Path, entries: Mapping[str, LockEntry]) -> None:
+    """Replace the lockfile at ``path`` atomically."""
+    atomic_write_bytes(path, dump_lockfile(entries))
+
+
+def _typed(table: Mapping[str, Any], key: str, kind: type) -> Any:
+    if not isinstance(table, Mapping):
+        raise ValueError(f"has a malformed value where '{key}' was expected")
+    value = table.get(key)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValueError(f"has no valid '{key}' ({kind.__name__} expected)")
+    return value
+
+
+def _without_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_without_none(v) for v in value if v is not None]
+    return value

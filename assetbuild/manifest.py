@@ -1,0 +1,431 @@
+"""Read and validate an assetbuild manifest (TOML) into plain, frozen data.
+
+Validation collects every problem it finds, each naming the file, the image, the
+field and (where the text allows) the line, and raises one :class:`ManifestError`.
+Templates are not rendered here: see :mod:`assetbuild.render`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assetbuild._types import PROVIDERS
+from assetbuild.errors import ManifestError, Problem
+from assetbuild.fsutil import relative_path_problem
+
+DEFAULT_MANIFEST = "assetbuild.toml"
+MANIFEST_VERSION = 1
+IMAGE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+VAR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_MATRIX_IMAGES = 1_000_000
+
+TOP_KEYS = ("version", "settings", "vars", "defaults", "images")
+SETTINGS_KEYS = ("out_dir", "lockfile", "jobs", "provider", "timeout")
+DEFAULTS_KEYS = ("resolution", "aspect_ratio", "output")
+IMAGE_KEYS = (
+    "prompt", "prompt_file", "output", "aspect_ratio", "resolution",
+    "references", "vars", "matrix",
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The ``[settings]`` table."""
+
+    out_dir: str = "generated"
+    lockfile: str = "assetbuild.lock"
+    jobs: int = 8
+    provider: str = "see2ai"
+    timeout: float = 900.0
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """The ``[defaults]`` table: fields an image takes when it does not set them."""
+
+    resolution: str = "2K"
+    aspect_ratio: str = "auto"
+    output: str | None = None
+
+
+@dataclass(frozen=True)
+class ImageDecl:
+    """One ``[images.NAME]`` table as written, before templates are rendered."""
+
+    name: str
+    prompt: str | None
+    prompt_file: str | None
+    output: str | None
+    aspect_ratio: str | None
+    resolution: str | None
+    references: tuple[str, ...]
+    vars: Mapping[str, Any]
+    matrix: tuple[tuple[str, tuple[Any, ...]], ...]
+    lines: Mapping[str, int] = field(default_factory=dict)
+
+    def line(self, field_name: str | None = None) -> int | None:
+        """The line of ``field_name`` in the manifest, else of the image's table."""
+        if field_name and field_name in self.lines:
+            return self.lines[field_name]
+        return self.lines.get("")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A validated manifest: settings, global vars, defaults and image declarations."""
+
+    path: Path
+    settings: Settings
+    vars: Mapping[str, Any]
+    defaults: Defaults
+    images: tuple[ImageDecl, ...]
+
+    @property
+    def root(self) -> Path:
+        """The manifest's folder, resolved: every relative path is inside it."""
+        return self.path.parent
+
+    @property
+    def lockfile_path(self) -> Path:
+        """Where the lockfile lives."""
+        return self.root / self.settings.lockfile
+
+    @property
+    def state_dir(self) -> Path:
+        """The project's state folder (stat cache, journal, build lock)."""
+        return self.root / ".assetbuild"
+
+    def problem(
+        self, message: str, image: ImageDecl | None = None, field_name: str | None = None
+    ) -> Problem:
+        """A :class:`Problem` located in this manifest."""
+        return Problem(
+            file=self.path,
+            message=message,
+            image=image.name if image else None,
+            field=field_name,
+            line=image.line(field_name) if image else None,
+        )
+
+
+def load_manifest(path: Path) -> Manifest:
+    """Read, parse and validate the manifest at ``path``; raise ManifestError on problems."""
+    manifest, problems = read_manifest(path)
+    if problems:
+        raise ManifestError(problems)
+    return manifest
+
+
+def read_manifest(path: Path) -> tuple[Manifest, list[Problem]]:
+    """Read and validate ``path``; return the valid part and every problem found.
+
+    Raise ManifestError only when nothing can be read (missing file, broken TOML).
+    """
+    path = path.resolve()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ManifestError([Problem(path, "no such manifest file")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError([Problem(path, f"cannot be read: {exc}")]) from None
+    return parse_manifest(text, path)
+
+
+def parse_manifest(text: str, path: Path) -> tuple[Manifest, list[Problem]]:
+    """Validate manifest ``text`` as if read from ``path``: (valid part, problems)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None) or _line_from_message(str(exc))
+        raise ManifestError([Problem(path, f"is not valid TOML: {exc}", line=line)]) from None
+    except RecursionError:
+        raise ManifestError([Problem(path, "is nested too deeply to read")]) from None
+    validator = _Validator(path, _KeyLines(text))
+    return validator.manifest(data), validator.problems
+
+
+def _line_from_message(message: str) -> int | None:
+    match = re.search(r"line (\d+)", message)
+    return int(match.group(1)) if match else None
+
+
+def did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:
+    """' (did you mean X?)' when ``word`` looks like a misspelling of a choice, else ''."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+class _KeyLines:
+    """Line numbers of table headers and keys, found by scanning the TOML text."""
+
+    _HEADER = re.compile(r"^\s*\[([^\[\]]+)\]\s*(?:#.*)?$")
+    _KEY = re.compile(r"""^\s*(?:"([^"]+)"|'([^']+)'|([A-Za-z0-9_-]+))\s*=""")
+
+    def __init__(self, text: str) -> None:
+        self.tables: dict[tuple[str, ...], dict[str, int]] = {(): {}}
+        current: tuple[str, ...] = ()
+        for number, line in enumerate(text.splitlines(), start=1):
+            header = self._HEADER.match(line)
+            if header:
+                current = tuple(_split_dotted(header.group(1)))
+                self.tables.setdefault(current, {})[""] = number
+                continue
+            key = self._KEY.match(line)
+            if key:
+                name = next(g for g in key.groups() if g is not None)
+                self.tables.setdefault(current, {}).setdefault(name, number)
+
+    def of(self, *table: str) -> dict[str, int]:
+        """Key -> line for a table ("" is the header's line)."""
+        lines = dict(self.tables.get(tuple(table), {}))
+        if not lines and len(table) == 2:  # an inline table: `name = { ... }`
+            parent_line = self.tables.get(table[:1], {}).get(table[1])
+            if parent_line:
+                lines[""] = parent_line
+        return lines
+
+
+def _split_dotted(key: str) -> list[str]:
+    parts = re.findall(r"""\s*(?:"([^"]*)"|'([^']*)'|([^.\s]+))\s*(?:\.|$)""", key)
+    return [next((p for p in groups if p), "") for groups in parts]
+
+
+class _Validator:
+    """Walks the parsed TOML once, collecting problems instead of stopping at the first."""
+
+    def __init__(self, path: Path, lines: _KeyLines) -> None:
+        self.path = path
+        self.lines = lines
+        self.problems: list[Problem] = []
+
+    def add(
+        self, message: str, *, image: str | None = None, field_name: str | None = None,
+        table: tuple[str, ...] = (),
+    ) -> None:
+        table_lines = self.lines.of(*table)
+        line = table_lines.get(field_name or "", table_lines.get(""))
+        if line is None and field_name:  # a misspelt table: `[setings]`
+            line = self.lines.of(*table, field_name).get("")
+        self.problems.append(Problem(self.path, message, image, field_name, line))
+
+    def manifest(self, data: dict[str, Any]) -> Manifest:
+        self._unknown_keys(data, TOP_KEYS, ())
+        self._version(data.get("version"))
+        settings = self._settings(self._table(data, "settings"))
+        global_vars = self._vars(self._table(data, "vars"), ("vars",), None)
+        defaults = self._defaults(self._table(data, "defaults"))
+        images = tuple(
+            decl
+            for name, body in self._table(data, "images").items()
+            if (decl := self._image(name, body)) is not None
+        )
+        return Manifest(self.path, settings, global_vars, defaults, images)
+
+    def _table(self, data: dict[str, Any], key: str) -> dict[str, Any]:
+        value = data.get(key, {})
+        if isinstance(value, dict):
+            return value
+        self.add(f"must be a table, not {_kind(value)}", field_name=key)
+        return {}
+
+    def _unknown_keys(
+        self, data: Mapping[str, Any], allowed: tuple[str, ...], table: tuple[str, ...],
+        image: str | None = None,
+    ) -> None:
+        where = f"[{'.'.join(table)}]" if table else "the top level"
+        for key in data:
+            if key not in allowed:
+                self.add(
+                    f"unknown key in {where}{did_you_mean(key, allowed)}; "
+                    f"allowed: {', '.join(allowed)}",
+                    image=image, field_name=key, table=table,
+                )
+
+    def _version(self, version: Any) -> None:
+        if version is None:
+            self.add(f"is required: add `version = {MANIFEST_VERSION}`", field_name="version")
+        elif type(version) is not int:
+            self.add(f"must be the integer {MANIFEST_VERSION}", field_name="version")
+        elif version != MANIFEST_VERSION:
+            self.add(
+                f"manifest version {version} is not supported; this assetbuild reads "
+                f"version {MANIFEST_VERSION}",
+                field_name="version",
+            )
+
+    def _settings(self, table: dict[str, Any]) -> Settings:
+        self._unknown_keys(table, SETTINGS_KEYS, ("settings",))
+        base = Settings()
+        where = ("settings",)
+        out_dir = self._path_field(table, "out_dir", base.out_dir, where)
+        lockfile = self._path_field(table, "lockfile", base.lockfile, where)
+        jobs = table.get("jobs", base.jobs)
+        if type(jobs) is not int or not 1 <= jobs <= 4096:
+            self.add("must be an integer from 1 to 4096", field_name="jobs", table=where)
+            jobs = base.jobs
+        provider = table.get("provider", base.provider)
+        if provider not in PROVIDERS:
+            self.add(
+                f"must be one of {', '.join(PROVIDERS)}, not {provider!r}"
+                f"{did_you_mean(str(provider), PROVIDERS)}",
+                field_name="provider", table=where,
+            )
+            provider = base.provider
+        timeout = table.get("timeout", base.timeout)
+        if type(timeout) not in (int, float) or not 0 < timeout <= 86_400:
+            self.add("must be a number of seconds from 1 to 86400", field_name="timeout",
+                     table=where)
+            timeout = base.timeout
+        return Settings(out_dir, lockfile, jobs, provider, float(timeout))
+
+    def _path_field(
+        self, table: dict[str, Any], key: str, default: str, where: tuple[str, ...]
+    ) -> str:
+        value = table.get(key, default)
+        if not isinstance(value, str):
+            self.add(f"must be a string, not {_kind(value)}", field_name=key, table=where)
+            return default
+        problem = relative_path_problem(value)
+        if problem:
+            self.add(f"{value!r} {problem}", field_name=key, table=where)
+            return default
+        return value
+
+    def _defaults(self, table: dict[str, Any]) -> Defaults:
+        self._unknown_keys(table, DEFAULTS_KEYS, ("defaults",))
+        base = Defaults()
+        values: dict[str, Any] = {}
+        for key in DEFAULTS_KEYS:
+            if key in table:
+                if isinstance(table[key], str):
+                    values[key] = table[key]
+                else:
+                    self.add(f"must be a string, not {_kind(table[key])}", field_name=key,
+                             table=("defaults",))
+        return Defaults(
+            resolution=values.get("resolution", base.resolution),
+            aspect_ratio=values.get("aspect_ratio", base.aspect_ratio),
+            output=values.get("output", base.output),
+        )
+
+    def _vars(
+        self, table: Any, where: tuple[str, ...], image: str | None
+    ) -> Mapping[str, Any]:
+        if not isinstance(table, dict):
+            self.add(f"must be a table, not {_kind(table)}", image=image, field_name="vars",
+                     table=where[:-1] if image else ())
+            return {}
+        for key in table:
+            if not VAR_NAME_RE.match(key):
+                self.add(f"variable name {key!r} is not a valid identifier",
+                         image=image, field_name="vars", table=where)
+        return dict(table)
+
+    def _image(self, name: str, body: Any) -> ImageDecl | None:
+        where = ("images", name)
+        if not IMAGE_NAME_RE.match(name):
+            self.add("image names may use only letters, digits, '_', '.' and '-'",
+                     image=name, table=where)
+        if not isinstance(body, dict):
+            self.add(f"must be a table, not {_kind(body)}", image=name, table=where)
+            return None
+        self._unknown_keys(body, IMAGE_KEYS, where, image=name)
+        strings = {key: self._string(body, key, name) for key in
+                   ("prompt", "prompt_file", "output", "aspect_ratio", "resolution")}
+        if not self._prompt_source(strings["prompt"], strings["prompt_file"], body, name):
+            return None
+        return ImageDecl(
+            name=name,
+            prompt=strings["prompt"],
+            prompt_file=strings["prompt_file"],
+            output=strings["output"],
+            aspect_ratio=strings["aspect_ratio"],
+            resolution=strings["resolution"],
+            references=self._references(body.get("references", []), name),
+            vars=self._vars(body.get("vars", {}), (*where, "vars"), name),
+            matrix=self._matrix(body.get("matrix", {}), name),
+            lines=self.lines.of(*where),
+        )
+
+    def _string(self, body: dict[str, Any], key: str, image: str) -> str | None:
+        value = body.get(key)
+        if value is None or isinstance(value, str):
+            return value
+        self.add(f"must be a string, not {_kind(value)}", image=image, field_name=key,
+                 table=("images", image))
+        return None
+
+    def _prompt_source(
+        self, prompt: str | None, prompt_file: str | None, body: dict[str, Any], image: str
+    ) -> bool:
+        """Check that exactly one usable prompt source is set; say whether one is."""
+        where = ("images", image)
+        if "prompt" in body and "prompt_file" in body:
+            self.add("set either prompt or prompt_file, not both", image=image,
+                     field_name="prompt", table=where)
+            return False
+        if "prompt" not in body and "prompt_file" not in body:
+            self.add("is required (or prompt_file = \"path/to/prompt.j2\")", image=image,
+                     field_name="prompt", table=where)
+            return False
+        if prompt_file is not None:
+            problem = relative_path_problem(prompt_file)
+            if problem:
+                self.add(f"{prompt_file!r} {problem}", image=image, field_name="prompt_file",
+                         table=where)
+                return False
+        return prompt is not None or prompt_file is not None
+
+    def _references(self, value: Any, image: str) -> tuple[str, ...]:
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        self.add("must be a list of strings (URLs, image:NAME or local paths)",
+                 image=image, field_name="references", table=("images", image))
+        return ()
+
+    def _matrix(self, value: Any, image: str) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+        where = ("images", image)
+        if not isinstance(value, dict):
+            self.add(f"must be a table of lists, not {_kind(value)}", image=image,
+                     field_name="matrix", table=where)
+            return ()
+        axes: list[tuple[str, tuple[Any, ...]]] = []
+        count = 1
+        for key, values in value.items():
+            scalars = isinstance(values, list) and values and all(
+                isinstance(v, str | int | float | bool) for v in values
+            )
+            if not VAR_NAME_RE.match(key) or not scalars:
+                self.add(f"axis {key!r} must be an identifier with a non-empty list of "
+                         "strings, numbers or booleans", image=image, field_name="matrix",
+                         table=where)
+                continue
+            if len(set(map(matrix_label, values))) != len(values):
+                self.add(f"axis {key!r} lists a value twice", image=image,
+                         field_name="matrix", table=where)
+            axes.append((key, tuple(values)))
+            count *= len(values)
+        if count > MAX_MATRIX_IMAGES:
+            self.add(f"expands to {count} images; the limit is {MAX_MATRIX_IMAGES}",
+                     image=image, field_name="matrix", table=where)
+            return ()
+        return tuple(axes)
+
+
+def matrix_label(value: Any) -> str:
+    """How a matrix value is spelled in an image name: TOML's spelling for booleans."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _kind(value: Any) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "a boolean",
+             list: "a list", dict: "a table"}
+    return names.get(type(value), type(value).__name__)

@@ -1,0 +1,217 @@
+"""Decide, without the network, what each image needs: nothing, a restore or a build.
+
+An image is up to date when the lockfile has an entry with the same spec hash and
+every output exists with the locked sha256. Otherwise its status says why.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from assetbuild._types import IMAGE_ACTION, Action, Status
+from assetbuild.errors import UsageError
+from assetbuild.hashing import changed_fields, sha256_text, spec_document, spec_hash
+from assetbuild.lockfile import LockEntry, Lockfile
+from assetbuild.manifest import did_you_mean
+from assetbuild.resolve import Reference, ResolvedImage, ResolvedManifest
+from assetbuild.state import FileDigests
+
+ACTIONS: Mapping[Status, Action] = {
+    "up-to-date": "none",
+    "new": "build",
+    "changed": "build",
+    "upstream-changed": "build",
+    "missing-output": "restore",
+    "modified-output": "restore",
+}
+
+
+@dataclass(frozen=True)
+class ImageStatus:
+    """One image's status, the reason in words, and what a build would do."""
+
+    image: ResolvedImage
+    status: Status
+    reason: str
+    spec_hash: str
+    changed: tuple[str, ...] = ()
+    entry: LockEntry | None = None
+
+    @property
+    def name(self) -> str:
+        """The image's name."""
+        return self.image.name
+
+    @property
+    def action(self) -> Action:
+        """What build does: none, restore (outputs only) or build (call the API)."""
+        return ACTIONS[self.status]
+
+    def to_json(self) -> dict[str, Any]:
+        """A machine-readable record for ``--json``."""
+        return {
+            "name": self.name,
+            "status": self.status,
+            "action": self.action,
+            "reason": self.reason,
+            "changed": list(self.changed),
+            "output": self.image.output,
+            "spec_hash": self.spec_hash,
+            "dependencies": list(self.image.dependencies),
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The status of every selected image, in dependency order."""
+
+    resolved: ResolvedManifest
+    lockfile: Lockfile
+    provider: str
+    images: tuple[ImageStatus, ...]
+
+    def counts(self) -> dict[str, int]:
+        """How many images have each status."""
+        counts: dict[str, int] = {}
+        for item in self.images:
+            counts[item.status] = counts.get(item.status, 0) + 1
+        return counts
+
+    @property
+    def up_to_date(self) -> bool:
+        """Whether nothing needs doing."""
+        return all(item.status == "up-to-date" for item in self.images)
+
+
+def reference_identity(ref: Reference, dependency_urls: Mapping[str, str | None]) -> dict[str, Any]:
+    """What a reference contributes to the spec hash."""
+    if ref.kind == "url":
+        return {"url": ref.value}
+    if ref.kind == "file":
+        return {"file": ref.value, "sha256": ref.sha256}
+    return {"image": ref.value, "url": dependency_urls.get(ref.value)}
+
+
+def image_spec(
+    image: ResolvedImage, provider: str, dependency_urls: Mapping[str, str | None]
+) -> dict[str, Any]:
+    """The spec document of ``image`` given the result URLs of its dependencies."""
+    return spec_document(
+        provider=provider,
+        prompt=image.prompt,
+        aspect_ratio=image.aspect_ratio,
+        resolution=image.resolution,
+        references=[reference_identity(r, dependency_urls) for r in image.references],
+    )
+
+
+def locked_urls(lockfile: Lockfile, names: Iterable[str]) -> dict[str, str | None]:
+    """The first locked result URL of each named image (None if not built)."""
+    urls: dict[str, str | None] = {}
+    for name in names:
+        entry = lockfile.get(name)
+        urls[name] = entry.result_urls[0] if entry and entry.result_urls else None
+    return urls
+
+
+def locked_fields(entry: LockEntry) -> dict[str, Any]:
+    """The locked spec, or what the entry's request and provider say of it."""
+    if entry.spec:
+        return dict(entry.spec)
+    request = entry.request
+    fields: dict[str, Any] = {"action": IMAGE_ACTION, "provider": entry.provider}
+    if isinstance(request.get("prompt"), str):
+        fields["prompt_sha256"] = sha256_text(request["prompt"])
+    for key in ("aspect_ratio", "resolution"):
+        if key in request:
+            fields[key] = request[key]
+    return fields
+
+
+def select_targets(resolved: ResolvedManifest, targets: Iterable[str]) -> list[str]:
+    """Names selected by exact names, matrix base names or globs, plus their dependencies."""
+    by_name = resolved.by_name()
+    wanted: set[str] = set()
+    targets = list(targets)
+    if not targets:
+        return [image.name for image in resolved.images]
+    for target in targets:
+        matches = _match(target, resolved.images)
+        if not matches:
+            hint = did_you_mean(target, sorted({i.base_name for i in resolved.images}))
+            raise UsageError(f"no image matches target {target!r}{hint}; "
+                             "`assetbuild list` shows the names")
+        wanted.update(matches)
+    stack = list(wanted)
+    while stack:
+        for dep in by_name[stack.pop()].dependencies:
+            if dep not in wanted:
+                wanted.add(dep)
+                stack.append(dep)
+    return [image.name for image in resolved.images if image.name in wanted]
+
+
+def _match(target: str, images: Iterable[ResolvedImage]) -> list[str]:
+    images = list(images)
+    exact = [i.name for i in images if target in (i.name, i.base_name)]
+    if exact:
+        return exact
+    return [i.name for i in images if fnmatch.fnmatchcase(i.name, target)]
+
+
+def make_plan(
+    resolved: ResolvedManifest,
+    lockfile: Lockfile,
+    digests: FileDigests,
+    *,
+    provider: str,
+    targets: Iterable[str] = (),
+    force: bool = False,
+) -> Plan:
+    """The status of each selected image (and its dependencies), in dependency order."""
+    selected = set(select_targets(resolved, targets))
+    statuses: dict[str, ImageStatus] = {}
+    root = resolved.manifest.root
+    for image in resolved.images:
+        if image.name not in selected:
+            continue
+        entry = lockfile.get(image.name)
+        spec = image_spec(image, provider, locked_urls(lockfile, image.dependencies))
+        digest = spec_hash(spec)
+        upstream = [d for d in image.dependencies if statuses[d].action == "build"]
+        if entry is None:
+            status = ImageStatus(image, "new", "not in the lockfile", digest)
+        elif force or entry.spec_hash != digest:
+            fields = tuple(changed_fields(spec, locked_fields(entry))) or ("references",)
+            reason = "--force" if force else f"{', '.join(fields)} changed"
+            status = ImageStatus(image, "changed", reason, digest, fields, entry)
+        elif upstream:
+            status = ImageStatus(image, "upstream-changed",
+                                 f"depends on {', '.join(upstream)}, which will be rebuilt",
+                                 digest, (), entry)
+        else:
+            status = _output_status(image, entry, digest, root, digests)
+        statuses[image.name] = status
+    return Plan(resolved, lockfile, provider, tuple(statuses.values()))
+
+
+def _output_status(
+    image: ResolvedImage, entry: LockEntry, digest: str, root: Path, digests: FileDigests
+) -> ImageStatus:
+    expected = image.output_paths(len(entry.outputs))
+    for path, record in zip(expected, entry.outputs, strict=True):
+        if path != record.path:
+            return ImageStatus(image, "missing-output", f"{path} is missing (output moved "
+                               f"from {record.path})", digest, (), entry)
+        found = digests.digest(root / path)
+        if found is None:
+            return ImageStatus(image, "missing-output", f"{path} is missing", digest, (), entry)
+        if found != record.sha256:
+            return ImageStatus(image, "modified-output", f"{path} differs from the locked "
+                               "sha256", digest, (), entry)
+    return ImageStatus(image, "up-to-date", "spec and outputs match the lockfile", digest,
+                       (), entry)

@@ -1,0 +1,109 @@
+"""The library API: load a manifest, plan, and build, with the objects the CLI uses.
+
+>>> project = Project.load(Path("assetbuild.toml"))        # doctest: +SKIP
+>>> plan = project.plan()                                   # doctest: +SKIP
+>>> [item.status for item in plan.images]                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from assetbuild._types import PROVIDERS
+from assetbuild.errors import UsageError
+from assetbuild.lockfile import Lockfile, read_lockfile
+from assetbuild.manifest import DEFAULT_MANIFEST, Manifest, read_manifest
+from assetbuild.plan import Plan, locked_urls, make_plan, select_targets
+from assetbuild.resolve import ResolvedImage, ResolvedManifest, resolve_manifest
+from assetbuild.state import FileDigests
+
+
+def image_request(
+    image: ResolvedImage, input_urls: list[str]
+) -> dict[str, Any]:
+    """The JSON body sent to the image action for ``image`` (``input_urls`` in order)."""
+    return {
+        "prompt": image.prompt,
+        "input_urls": input_urls,
+        "aspect_ratio": image.aspect_ratio,
+        "resolution": image.resolution,
+    }
+
+
+@dataclass(frozen=True)
+class Project:
+    """A loaded, validated and resolved manifest."""
+
+    manifest: Manifest
+    resolved: ResolvedManifest
+
+    @classmethod
+    def load(cls, path: Path | str = DEFAULT_MANIFEST) -> Project:
+        """Load and resolve the manifest at ``path``; raise ManifestError on any problem."""
+        manifest, problems = read_manifest(Path(path))
+        return cls(manifest, resolve_manifest(manifest, problems))
+
+    @property
+    def root(self) -> Path:
+        """The manifest's folder."""
+        return self.manifest.root
+
+    def provider(self, override: str | None = None) -> str:
+        """The provider to use: ``override`` if given, else the manifest's setting."""
+        provider = override or self.manifest.settings.provider
+        if provider not in PROVIDERS:
+            raise UsageError(f"unknown provider {provider!r}; use one of {', '.join(PROVIDERS)}")
+        return provider
+
+    def read_lockfile(self) -> Lockfile:
+        """The current lockfile (empty if there is none)."""
+        return read_lockfile(self.manifest.lockfile_path)
+
+    def plan(
+        self,
+        targets: Iterable[str] = (),
+        *,
+        provider: str | None = None,
+        force: bool = False,
+        lockfile: Lockfile | None = None,
+    ) -> Plan:
+        """Every selected image's status; reads files but never the network."""
+        digests = FileDigests(self.manifest.state_dir)
+        try:
+            return make_plan(
+                self.resolved,
+                lockfile if lockfile is not None else self.read_lockfile(),
+                digests,
+                provider=self.provider(provider),
+                targets=targets,
+                force=force,
+            )
+        finally:
+            digests.close()
+
+    def select(self, targets: Iterable[str]) -> list[ResolvedImage]:
+        """The images named by ``targets`` (and their dependencies), in dependency order."""
+        names = set(select_targets(self.resolved, targets))
+        return [image for image in self.resolved.images if image.name in names]
+
+    def preview_request(
+        self, image: ResolvedImage, lockfile: Lockfile, uploaded: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """The request a build would send now, as far as it can be known offline.
+
+        Local files show their cached upload URL, else ``upload:PATH``; ``image:NAME``
+        references show the dependency's locked URL, else ``image:NAME``.
+        """
+        dep_urls = locked_urls(lockfile, image.dependencies)
+        urls: list[str] = []
+        for ref in image.references:
+            if ref.kind == "url":
+                urls.append(ref.value)
+            elif ref.kind == "image":
+                urls.append(dep_urls.get(ref.value) or f"image:{ref.value}")
+            else:
+                urls.append(uploaded.get(ref.sha256 or "", f"upload:{ref.value}"))
+        return image_request(image, urls)

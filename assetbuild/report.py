@@ -1,0 +1,55 @@
+"""Text and JSON renderings of plans and lists, for the CLI."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from assetbuild.plan import Plan
+
+
+def dumps(value: Any) -> str:
+    """Pretty, stable JSON for stdout."""
+    return json.dumps(value, indent=2, sort_keys=False, ensure_ascii=False)
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    """The ``--json`` document of ``plan`` and ``check``."""
+    actions = {"build": 0, "restore": 0, "none": 0}
+    for item in plan.images:
+        actions[item.action] += 1
+    return {
+        "manifest": str(plan.resolved.manifest.path),
+        "provider": plan.provider,
+        "up_to_date": plan.up_to_date,
+        "counts": plan.counts(),
+        "actions": actions,
+        "images": [item.to_json() for item in plan.images],
+    }
+
+
+def plan_lines(plan: Plan, *, only_stale: bool = False) -> list[str]:
+    """One line per image: name, status, what build would do, and why."""
+    rows = [
+        (item.name, item.status, item.action, item.reason)
+        for item in plan.images
+        if not (only_stale and item.status == "up-to-date")
+    ]
+    if not rows:
+        return []
+    width = min(max(len(r[0]) for r in rows), 48)
+    return [f"{name:<{width}}  {status:<16}  {action:<7}  {reason}"
+            for name, status, action, reason in rows]
+
+
+def plan_summary(plan: Plan) -> str:
+    """One sentence: how many images, by status, and what build would do."""
+    counts = plan.counts()
+    total = len(plan.images)
+    parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    build = sum(1 for item in plan.images if item.action == "build")
+    restore = sum(1 for item in plan.images if item.action == "restore")
+    if plan.up_to_date:
+        return f"{total} image{'s' if total != 1 else ''} up to date."
+    return (f"{total} images: {parts}. build would generate {build} and restore {restore} "
+            "from the cache or the locked URLs.")

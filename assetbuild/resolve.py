@@ -1,0 +1,309 @@
+"""Turn a manifest into resolved images: matrices expanded, templates rendered,
+references classified and hashed, outputs placed, dependencies ordered.
+
+Every problem found is collected and raised as one ManifestError, before any
+network call.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from assetbuild._types import ASPECT_RATIOS, MAX_PROMPT_CHARS, OUTPUT_SUFFIXES, RESOLUTIONS
+from assetbuild.errors import ManifestError, Problem
+from assetbuild.fsutil import relative_path_problem, resolve_inside
+from assetbuild.hashing import sha256_file
+from assetbuild.manifest import ImageDecl, Manifest, did_you_mean, matrix_label
+from assetbuild.render import TemplateProblem, TemplateRenderer
+
+MAX_FIELD_CHARS = 1_000
+_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One reference image: a URL, another image of the manifest, or a local file."""
+
+    kind: Literal["url", "image", "file"]
+    value: str
+    """The URL, the image name, or the file's path relative to the manifest's folder."""
+    sha256: str | None = None
+    """The local file's content digest (files only)."""
+
+
+@dataclass(frozen=True)
+class ResolvedImage:
+    """An image with every template rendered: exactly what would be requested."""
+
+    name: str
+    base_name: str
+    prompt: str
+    aspect_ratio: str
+    resolution: str
+    references: tuple[Reference, ...]
+    output: str
+    """The primary output path, relative to the manifest's folder (POSIX)."""
+
+    @property
+    def dependencies(self) -> tuple[str, ...]:
+        """Names of the images this one references with ``image:NAME``."""
+        return tuple(r.value for r in self.references if r.kind == "image")
+
+    def output_paths(self, count: int) -> list[str]:
+        """Output paths for ``count`` results: name.png, name-2.png, name-3.png, ..."""
+        primary = PurePosixPath(self.output)
+        return [self.output] + [
+            str(primary.with_name(f"{primary.stem}-{i}{primary.suffix}"))
+            for i in range(2, count + 1)
+        ]
+
+
+@dataclass(frozen=True)
+class ResolvedManifest:
+    """All images of a manifest, in dependency order (every image after its references)."""
+
+    manifest: Manifest
+    images: tuple[ResolvedImage, ...]
+
+    def by_name(self) -> dict[str, ResolvedImage]:
+        """Images keyed by name."""
+        return {image.name: image for image in self.images}
+
+
+def resolve_manifest(
+    manifest: Manifest, earlier_problems: list[Problem] | None = None
+) -> ResolvedManifest:
+    """Expand, render and check every image; raise ManifestError listing all problems.
+
+    ``earlier_problems`` (from validation) are reported together with these.
+    """
+    resolver = _Resolver(manifest)
+    resolver.problems.extend(earlier_problems or [])
+    images = [
+        image
+        for decl in manifest.images
+        for image in resolver.expand(decl)
+    ]
+    resolver.check_cross_references(images)
+    if resolver.problems:
+        raise ManifestError(resolver.problems)
+    ordered = order_by_dependencies(images, manifest)
+    return ResolvedManifest(manifest, tuple(ordered))
+
+
+def order_by_dependencies(images: list[ResolvedImage], manifest: Manifest) -> list[ResolvedImage]:
+    """Images sorted so that each follows its dependencies; a cycle is a ManifestError."""
+    by_name = {image.name: image for image in images}
+    ordered: list[ResolvedImage] = []
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    for start in images:
+        if state.get(start.name) == 2:
+            continue
+        stack: list[tuple[str, Iterator[str]]] = [
+            (start.name, iter(by_name[start.name].dependencies))
+        ]
+        state[start.name] = 1
+        while stack:
+            name, deps = stack[-1]
+            dep = next(deps, None)
+            if dep is None:
+                stack.pop()
+                state[name] = 2
+                ordered.append(by_name[name])
+            elif state.get(dep) == 1:
+                path = [n for n, _ in stack]
+                cycle = [*path[path.index(dep):], dep]
+                raise ManifestError([Problem(
+                    manifest.path, "dependency cycle: " + " -> ".join(f"image:{n}" for n in cycle),
+                    image=dep, field="references",
+                )])
+            elif state.get(dep) != 2:
+                state[dep] = 1
+                stack.append((dep, iter(by_name[dep].dependencies)))
+    return ordered
+
+
+def matrix_combinations(decl: ImageDecl) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(name, matrix values) for each image a declaration expands to."""
+    if not decl.matrix:
+        yield decl.name, {}
+        return
+    keys = [key for key, _ in decl.matrix]
+    for combo in itertools.product(*(values for _, values in decl.matrix)):
+        values = dict(zip(keys, combo, strict=True))
+        label = ",".join(f"{k}={matrix_label(v)}" for k, v in values.items())
+        yield f"{decl.name}[{label}]", values
+
+
+def default_output(decl: ImageDecl, matrix_values: Mapping[str, Any]) -> str:
+    """``NAME.png``; for a matrix image ``NAME-v1-v2.png`` (no brackets or colons in paths)."""
+    if not matrix_values:
+        return f"{decl.name}.png"
+    labels = [_UNSAFE_FILENAME.sub("_", matrix_label(v)) for v in matrix_values.values()]
+    return f"{decl.name}-{'-'.join(labels)}.png"
+
+
+class _Resolver:
+    def __init__(self, manifest: Manifest) -> None:
+        self.manifest = manifest
+        self.root = manifest.root
+        self.renderer = TemplateRenderer(manifest.root)
+        self.problems: list[Problem] = []
+        self._file_digests: dict[Path, str] = {}
+        self.expanded_names: set[str] = set()
+        out_dir = manifest.settings.out_dir
+        self.out_dir = PurePosixPath(out_dir)
+
+    def fail(self, decl: ImageDecl, field_name: str, message: str, name: str) -> None:
+        problem = self.manifest.problem(message, decl, field_name)
+        self.problems.append(Problem(problem.file, message, name, field_name, problem.line))
+
+    def expand(self, decl: ImageDecl) -> Iterator[ResolvedImage]:
+        for name, values in matrix_combinations(decl):
+            self.expanded_names.add(name)
+            image = self._resolve_one(decl, name, values)
+            if image is not None:
+                yield image
+
+    def _resolve_one(
+        self, decl: ImageDecl, name: str, values: dict[str, Any]
+    ) -> ResolvedImage | None:
+        context = {**self.manifest.vars, **decl.vars, **values, "name": name}
+        before = len(self.problems)
+        prompt = self._prompt(decl, name, context)
+        defaults = self.manifest.defaults
+        aspect = self._enum(decl, name, context, "aspect_ratio",
+                            decl.aspect_ratio or defaults.aspect_ratio, ASPECT_RATIOS)
+        resolution = self._enum(decl, name, context, "resolution",
+                                decl.resolution or defaults.resolution, RESOLUTIONS)
+        output_source = decl.output or defaults.output or default_output(decl, values)
+        output = self._output(decl, name, context, output_source)
+        references = tuple(
+            ref for source in decl.references
+            if (ref := self._reference(decl, name, context, source)) is not None
+        )
+        if len(self.problems) > before:
+            return None
+        assert prompt is not None and aspect and resolution and output
+        return ResolvedImage(name, decl.name, prompt, aspect, resolution, references, output)
+
+    def _render(
+        self, decl: ImageDecl, name: str, field_name: str, source: str,
+        context: Mapping[str, Any], limit: int = MAX_FIELD_CHARS,
+    ) -> str | None:
+        try:
+            return self.renderer.render(source, context, limit)
+        except TemplateProblem as exc:
+            self.fail(decl, field_name, str(exc), name)
+            return None
+
+    def _prompt(self, decl: ImageDecl, name: str, context: dict[str, Any]) -> str | None:
+        field_name = "prompt" if decl.prompt is not None else "prompt_file"
+        try:
+            if decl.prompt is not None:
+                prompt = self.renderer.render(decl.prompt, context, MAX_PROMPT_CHARS)
+            else:
+                assert decl.prompt_file is not None
+                prompt = self.renderer.render_file(decl.prompt_file, context, MAX_PROMPT_CHARS)
+        except TemplateProblem as exc:
+            self.fail(decl, field_name, str(exc), name)
+            return None
+        if not prompt.strip():
+            self.fail(decl, field_name, "renders to an empty prompt", name)
+            return None
+        return prompt
+
+    def _enum(
+        self, decl: ImageDecl, name: str, context: dict[str, Any], field_name: str,
+        source: str, allowed: tuple[str, ...],
+    ) -> str | None:
+        value = self._render(decl, name, field_name, source, context)
+        if value is None:
+            return None
+        if value not in allowed:
+            self.fail(decl, field_name, f"{value!r} is not one of {', '.join(allowed)}"
+                      f"{did_you_mean(value, allowed)}", name)
+            return None
+        return value
+
+    def _output(
+        self, decl: ImageDecl, name: str, context: dict[str, Any], source: str
+    ) -> str | None:
+        value = self._render(decl, name, "output", source, context)
+        if value is None:
+            return None
+        problem = relative_path_problem(value)
+        if problem is None and PurePosixPath(value).suffix.lower() not in OUTPUT_SUFFIXES:
+            problem = f"must end in one of {', '.join(OUTPUT_SUFFIXES)}"
+        if problem is None:
+            try:
+                resolve_inside(self.root, str(self.out_dir / value))
+            except ValueError as exc:
+                problem = str(exc)
+        if problem:
+            self.fail(decl, "output", f"{value!r} {problem}", name)
+            return None
+        return str(self.out_dir / value)
+
+    def _reference(
+        self, decl: ImageDecl, name: str, context: dict[str, Any], source: str
+    ) -> Reference | None:
+        value = self._render(decl, name, "references", source, context, limit=8_192)
+        if value is None:
+            return None
+        if value.startswith(("http://", "https://")):
+            if not urlsplit(value).hostname:
+                self.fail(decl, "references", f"{value!r} is not a valid URL", name)
+                return None
+            return Reference("url", value)
+        if value.startswith("image:"):
+            return Reference("image", value[len("image:"):])
+        has_scheme = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", value)
+        if has_scheme and not re.match(r"^[A-Za-z]:[\\/]", value):
+            self.fail(decl, "references", f"{value!r}: only http(s) URLs, image:NAME and "
+                      "local files are supported", name)
+            return None
+        return self._local_file(decl, name, value)
+
+    def _local_file(self, decl: ImageDecl, name: str, value: str) -> Reference | None:
+        try:
+            path = resolve_inside(self.root, value)
+        except ValueError as exc:
+            self.fail(decl, "references", f"{value!r} {exc}", name)
+            return None
+        if not path.is_file():
+            self.fail(decl, "references", f"{value!r} does not exist (local file references "
+                      "are relative to the manifest's folder)", name)
+            return None
+        digest = self._file_digests.get(path)
+        if digest is None:
+            digest = self._file_digests[path] = sha256_file(path)
+        return Reference("file", str(PurePosixPath(value)), digest)
+
+    def check_cross_references(self, images: list[ResolvedImage]) -> None:
+        names = self.expanded_names
+        declared = {decl.name: decl for decl in self.manifest.images}
+        outputs: dict[str, str] = {}
+        for image in images:
+            decl = declared[image.base_name]
+            for dep in image.dependencies:
+                if dep in names:
+                    continue
+                if dep in declared and declared[dep].matrix:
+                    example = next(matrix_combinations(declared[dep]))[0]
+                    message = (f"image:{dep} is a matrix; name one of its images, "
+                               f"for example image:{example}")
+                else:
+                    message = f"image:{dep} is not an image of this manifest" + did_you_mean(
+                        dep, sorted(names))
+                self.fail(decl, "references", message, image.name)
+            other = outputs.setdefault(image.output.lower(), image.name)
+            if other != image.name:
+                self.fail(decl, "output", f"{image.output!r} is also the output of image "
+                          f"'{other}'", image.name)

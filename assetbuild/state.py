@@ -1,0 +1,96 @@
+"""The project's state folder (``.assetbuild/`` beside the manifest).
+
+It holds what can be rebuilt but is costly to recompute: the stat cache of output
+digests, the task journal (see :mod:`assetbuild.journal`) and the build lock. It is
+local to one checkout and should be ignored by git.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from assetbuild.errors import StateError
+from assetbuild.hashing import sha256_file, stat_key
+
+STATE_FORMAT = 1
+_DIGESTS_KEY = f"file-digests-v{STATE_FORMAT}"
+
+
+def open_cache(folder: Path, **settings: Any) -> Any:
+    """Open a diskcache.Cache at ``folder``; a corrupt one is a StateError naming it."""
+    import sqlite3
+
+    import diskcache
+
+    try:
+        return diskcache.Cache(str(folder), **settings)
+    except (sqlite3.DatabaseError, OSError) as exc:
+        raise StateError(
+            f"{folder}: cannot open this cache ({exc}). It holds no data that cannot be "
+            f"recovered by a build; delete the folder to start it afresh."
+        ) from None
+
+
+class FileDigests:
+    """sha256 of files, re-read only when size, mtime or inode changed.
+
+    The whole table is loaded once and saved once (at :meth:`save`), so checking
+    10,000 outputs costs 10,000 ``stat`` calls and no reads of unchanged files.
+    """
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self._cache: Any = None
+        self._table: dict[str, tuple[int, int, int, str]] | None = None
+        self._dirty = False
+
+    def _load(self) -> dict[str, tuple[int, int, int, str]]:
+        if self._table is None:
+            self._table = {}
+            if self.state_dir.is_dir():
+                self._cache = open_cache(self.state_dir / "state")
+                stored = self._cache.get(_DIGESTS_KEY)
+                if isinstance(stored, dict):
+                    self._table = stored
+        return self._table
+
+    def digest(self, path: Path) -> str | None:
+        """The file's sha256, or None if there is no such file."""
+        try:
+            stat = path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        table = self._load()
+        key = str(path)
+        known = table.get(key)
+        current = stat_key(stat)
+        if known is not None and known[:3] == current:
+            return known[3]
+        digest = sha256_file(path)
+        table[key] = (*current, digest)
+        self._dirty = True
+        return digest
+
+    def remember(self, path: Path, digest: str) -> None:
+        """Record the digest of a file that was just written (saves re-reading it)."""
+        table = self._load()
+        table[str(path)] = (*stat_key(path.stat()), digest)
+        self._dirty = True
+
+    def save(self) -> None:
+        """Store the table if anything changed (creates the state folder if needed)."""
+        if not self._dirty or self._table is None:
+            return
+        if self._cache is None:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            self._cache = open_cache(self.state_dir / "state")
+        self._cache.set(_DIGESTS_KEY, self._table)
+        self._dirty = False
+
+    def close(self) -> None:
+        """Save and release the cache."""
+        self.save()
+        if self._cache is not None:
+            self._cache.close()
+            self._cache = None

@@ -1,0 +1,132 @@
+"""Shared fixtures: temporary projects and an in-process CLI runner."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from assetbuild.cli import main
+
+
+@dataclass
+class CliResult:
+    """What one CLI call returned and printed."""
+
+    code: int
+    out: str
+    err: str
+
+
+RunCli = Callable[..., CliResult]
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str]) -> RunCli:
+    """Call ``assetbuild`` in process and capture its exit code and output."""
+
+    def run(*args: str) -> CliResult:
+        capsys.readouterr()
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+@dataclass
+class ProjectDir:
+    """A temporary project folder with helpers to write its files."""
+
+    root: Path
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "assetbuild.toml"
+
+    def write(self, relative: str, text: str) -> Path:
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+        return path
+
+    def write_manifest(self, text: str) -> Path:
+        return self.write("assetbuild.toml", text)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> ProjectDir:
+    """An empty project folder (the manifest is written by the test)."""
+    root = tmp_path / "project"
+    root.mkdir()
+    return ProjectDir(root.resolve())
+
+
+SIMPLE_MANIFEST = """
+version = 1
+
+[vars]
+brand = "Acme"
+
+[images.logo]
+prompt = "Logo for {{ brand }}"
+
+[images.hero]
+prompt = "A {{ mood }} hero banner for {{ brand }}"
+output = "hero.png"
+aspect_ratio = "16:9"
+references = ["https://example.com/ref.jpg", "image:logo"]
+vars = { mood = "calm" }
+
+[images.card]
+prompt = "Product card for {{ color }} sneakers"
+output = "cards/{{ color }}-{{ ratio | replace(':', 'x') }}.png"
+aspect_ratio = "{{ ratio }}"
+matrix = { color = ["red", "blue"], ratio = ["1:1", "9:16"] }
+"""
+
+
+@pytest.fixture
+def simple_project(project: ProjectDir) -> ProjectDir:
+    """A project with the SPEC's example images (logo, hero, a 2x2 card matrix)."""
+    project.write_manifest(SIMPLE_MANIFEST)
+    return project
+
+
+def lock_as_built(project_dir: ProjectDir, provider: str | None = None) -> dict[str, str]:
+    """Write outputs and a lockfile exactly as a finished build would; return name -> URL.
+
+    This stands in for a build in tests of the offline commands: the files are
+    placeholders but every digest and spec hash is what a build records.
+    """
+    import hashlib
+
+    from assetbuild.hashing import locked_spec, spec_hash
+    from assetbuild.lockfile import LockEntry, OutputRecord, write_lockfile
+    from assetbuild.plan import image_spec
+    from assetbuild.project import Project, image_request
+
+    loaded = Project.load(project_dir.manifest)
+    provider = loaded.provider(provider)
+    entries: dict[str, LockEntry] = {}
+    urls: dict[str, str | None] = {}
+    for image in loaded.resolved.images:
+        spec = image_spec(image, provider, urls)
+        data = f"pixels of {image.name} {image.prompt}".encode()
+        digest = hashlib.sha256(data).hexdigest()
+        (loaded.root / image.output).parent.mkdir(parents=True, exist_ok=True)
+        (loaded.root / image.output).write_bytes(data)
+        url = f"https://cdn.example/{digest}.png"
+        entries[image.name] = LockEntry(
+            spec_hash=spec_hash(spec), provider=provider, task_id=f"task-{digest[:8]}",
+            state="completed", model="see2ai-image", result_urls=(url,),
+            request=image_request(image, []), outputs=(OutputRecord(image.output, digest,
+                                                                    len(data)),),
+            spec=locked_spec(spec),
+        )
+        urls[image.name] = url
+    write_lockfile(loaded.manifest.lockfile_path, entries)
+    return {name: str(url) for name, url in urls.items()}

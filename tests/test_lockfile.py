@@ -1,0 +1,89 @@
+"""The lockfile: deterministic bytes, atomic replacement, clear errors."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from assetbuild.errors import LockfileError
+from assetbuild.lockfile import (
+    LockEntry,
+    OutputRecord,
+    dump_lockfile,
+    read_lockfile,
+    write_lockfile,
+)
+
+
+def entry(name: str, **changes: object) -> LockEntry:
+    base: dict[str, object] = dict(
+        spec_hash="ab" * 32, provider="emulator", task_id=f"task-{name}", state="completed",
+        model="see2ai-image", result_urls=(f"https://cdn.example/{name}.png",),
+        request={"prompt": f"prompt {name}", "input_urls": [], "aspect_ratio": "auto",
+                 "resolution": "2K"},
+        outputs=(OutputRecord(f"generated/{name}.png", "cd" * 32, 1234),),
+        spec={"action": "see2ai_image_generation_v1"}, cost_points=10, cost_time=2300,
+        input_tokens=5, output_tokens=7, total_tokens=12, warnings=("w",),
+    )
+    base.update(changes)
+    return LockEntry(**base)  # type: ignore[arg-type]
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "assetbuild.lock"
+    entries = {"b": entry("b"), "a": entry("a", cost_points=None)}
+    write_lockfile(path, entries)
+    assert dict(read_lockfile(path).entries) == entries
+
+
+def test_bytes_are_sorted_and_stable(tmp_path: Path) -> None:
+    first = dump_lockfile({"b": entry("b"), "a": entry("a")})
+    second = dump_lockfile({"a": entry("a"), "b": entry("b")})
+    assert first == second and first.endswith(b"\n")
+    text = first.decode()
+    assert text.index('[images.a]') < text.index('[images.b]')
+    data = tomllib.loads(text)
+    assert data["version"] == 1
+    assert set(data["images"]["a"]) >= {
+        "spec_hash", "provider", "task_id", "state", "model", "result_urls", "request",
+        "outputs", "cost_points", "cost_time", "input_tokens", "output_tokens",
+        "total_tokens", "warnings"}
+
+
+def test_missing_lockfile_is_empty(tmp_path: Path) -> None:
+    assert read_lockfile(tmp_path / "none.lock").entries == {}
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("version = 1\n[images.a\n", "is not valid TOML"),
+    ("[images]\n", "has no integer 'version'"),
+    ("version = 9\n", "newer assetbuild"),
+    ("version = 1\n[images.a]\nspec_hash = 3\n", "entry for image 'a' has no valid 'spec_hash'"),
+    ("version = 1\nimages = 2\n", "'images' is not a table"),
+])
+def test_bad_lockfiles_are_errors_and_left_alone(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = tmp_path / "assetbuild.lock"
+    path.write_text(text)
+    with pytest.raises(LockfileError, match=expected) as info:
+        read_lockfile(path)
+    assert str(path) in str(info.value) and "left as it is" in str(info.value)
+    assert path.read_text() == text
+
+
+def test_write_is_atomic(tmp_path: Path) -> None:
+    path = tmp_path / "assetbuild.lock"
+    write_lockfile(path, {"a": entry("a")})
+    before = path.read_bytes()
+
+    class Boom(LockEntry):
+        def to_toml(self) -> dict[str, object]:
+            raise RuntimeError("disk full, say")
+
+    with pytest.raises(RuntimeError):
+        write_lockfile(path, {"a": entry("a"), "z": Boom(**vars(entry("z")))})
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["assetbuild.lock"]

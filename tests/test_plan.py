@@ -1,0 +1,111 @@
+"""Statuses: every reason an image is stale, and the stat cache behind output checks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from assetbuild.errors import UsageError
+from assetbuild.project import Project
+from assetbuild.state import FileDigests
+from tests.conftest import ProjectDir, lock_as_built
+
+
+def statuses(project: ProjectDir, *targets: str) -> dict[str, tuple[str, tuple[str, ...]]]:
+    plan = Project.load(project.manifest).plan(targets)
+    return {item.name: (item.status, item.changed) for item in plan.images}
+
+
+def test_everything_is_new_without_a_lockfile(simple_project: ProjectDir) -> None:
+    assert {s for s, _ in statuses(simple_project).values()} == {"new"}
+
+
+def test_a_fresh_lockfile_is_up_to_date(simple_project: ProjectDir) -> None:
+    lock_as_built(simple_project)
+    plan = Project.load(simple_project.manifest).plan()
+    assert plan.up_to_date and len(plan.images) == 6
+
+
+def test_changed_names_the_fields(simple_project: ProjectDir) -> None:
+    lock_as_built(simple_project)
+    text = simple_project.manifest.read_text()
+    simple_project.manifest.write_text(
+        text.replace('aspect_ratio = "16:9"', 'aspect_ratio = "4:3"\nresolution = "4K"'))
+    found = statuses(simple_project)
+    assert found["hero"] == ("changed", ("aspect_ratio", "resolution"))
+    assert found["logo"][0] == "up-to-date"
+
+
+def test_dependents_of_a_stale_image_are_upstream_changed(simple_project: ProjectDir) -> None:
+    lock_as_built(simple_project)
+    text = simple_project.manifest.read_text()
+    simple_project.manifest.write_text(text.replace("Logo for", "New logo for"))
+    found = statuses(simple_project)
+    assert found["logo"] == ("changed", ("prompt",))
+    assert found["hero"] == ("upstream-changed", ())
+
+
+def test_missing_and_modified_outputs(simple_project: ProjectDir) -> None:
+    lock_as_built(simple_project)
+    (simple_project.root / "generated/hero.png").unlink()
+    (simple_project.root / "generated/logo.png").write_bytes(b"edited by hand")
+    found = statuses(simple_project)
+    assert found["hero"][0] == "missing-output"
+    assert found["logo"][0] == "modified-output"
+
+
+def test_renamed_output_needs_a_restore_not_a_build(simple_project: ProjectDir) -> None:
+    lock_as_built(simple_project)
+    text = simple_project.manifest.read_text()
+    simple_project.manifest.write_text(text.replace('output = "hero.png"', 'output = "h.webp"'))
+    plan = Project.load(simple_project.manifest).plan()
+    hero = next(i for i in plan.images if i.name == "hero")
+    assert (hero.status, hero.action) == ("missing-output", "restore")
+    assert "moved from generated/hero.png" in hero.reason
+
+
+def test_provider_is_part_of_the_spec(simple_project: ProjectDir) -> None:
+    lock_as_built(simple_project, provider="emulator")
+    plan = Project.load(simple_project.manifest).plan(provider="see2ai")
+    assert {i.changed for i in plan.images} == {("provider",)}
+
+
+def test_targets_select_globs_and_pull_in_dependencies(simple_project: ProjectDir) -> None:
+    assert list(statuses(simple_project, "hero")) == ["logo", "hero"]
+    assert len(statuses(simple_project, "card*")) == 4
+    assert len(statuses(simple_project, "card")) == 4
+    assert list(statuses(simple_project, "card[color=red,ratio=1:1]")) == [
+        "card[color=red,ratio=1:1]"]
+    with pytest.raises(UsageError, match="did you mean 'hero'"):
+        statuses(simple_project, "heor")
+
+
+def test_force_marks_selected_images_changed(simple_project: ProjectDir) -> None:
+    lock_as_built(simple_project)
+    plan = Project.load(simple_project.manifest).plan(["logo"], force=True)
+    assert [(i.name, i.status, i.reason) for i in plan.images] == [("logo", "changed", "--force")]
+
+
+def test_stat_cache_skips_unchanged_files(tmp_path: Path) -> None:
+    state = tmp_path / ".assetbuild"
+    target = tmp_path / "out.png"
+    target.write_bytes(b"first")
+    digests = FileDigests(state)
+    first = digests.digest(target)
+    digests.close()
+
+    # Same size, same mtime, same inode: the cached digest is trusted (as make trusts
+    # mtimes), which is what lets a no-op check skip reading every file.
+    stat = target.stat()
+    with target.open("r+b") as handle:
+        handle.write(b"FIRST")
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert FileDigests(state).digest(target) == first
+
+    # A new mtime means the file is read and hashed again.
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    again = FileDigests(state)
+    assert again.digest(target) != first
+    assert FileDigests(state).digest(tmp_path / "absent.png") is None
