@@ -1,0 +1,417 @@
+"""The SEE2AI emulator: the vendor's four endpoints as a Starlette app, with faults.
+
+It validates input as the vendor documents it, moves tasks pending -> processing ->
+completed/failed over a configurable latency, fills the documented output fields,
+serves real placeholder images, and counts what it received so tests can check
+what a client did. Prompt markers make outcomes deterministic in tests:
+``[[fail]]`` fails the task, ``[[results=N]]`` returns N images.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import re
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from assetbuild._types import (
+    ASPECT_RATIOS,
+    IMAGE_ACTION,
+    MAX_PROMPT_CHARS,
+    RESOLUTIONS,
+    UPLOAD_ACTION,
+)
+from assetbuild.emulator.images import placeholder_png
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+COST_POINTS = {"1K": 10, "2K": 20, "4K": 40}
+OUTPUT_TOKENS = {"1K": 1290, "2K": 2580, "4K": 5160}
+INPUT_FIELDS = {"prompt", "input_urls", "image_input", "aspect_ratio", "resolution"}
+ABORT_EXTENSION = "assetbuild.abort"
+_RESULTS_MARKER = re.compile(r"\[\[results=(\d+)\]\]")
+
+
+class ConnectionDropped(Exception):
+    """Raised in process where a socket server would drop the connection."""
+
+
+@dataclass
+class EmulatorConfig:
+    """Latency and fault injection; every rate is a probability per request."""
+
+    latency_min: float = 0.0
+    latency_max: float = 0.0
+    failure_rate: float = 0.0
+    rate_429: float = 0.0
+    retry_after: float = 1.0
+    rate_500: float = 0.0
+    rate_504: float = 0.0
+    """On status polls only (the vendor's 504 means polling timed out)."""
+    drop_rate: float = 0.0
+    """Connections dropped before any response; no task is created."""
+    hang_rate: float = 0.0
+    """Submits that create a task, then answer only after ``hang_seconds``."""
+    hang_seconds: float = 30.0
+    truncate_rate: float = 0.0
+    slow_status: float = 0.0
+    balance: int | None = None
+    api_key: str | None = None
+    seed: int | None = None
+
+    def update(self, changes: dict[str, Any]) -> EmulatorConfig:
+        """A copy with ``changes`` applied; unknown names raise ValueError."""
+        known = {f.name for f in fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            raise ValueError(f"unknown emulator settings: {', '.join(sorted(unknown))}")
+        return replace(self, **changes)
+
+
+@dataclass
+class EmulatorStats:
+    """What the emulator received, for tests and benchmarks to read."""
+
+    submits: int = 0
+    submits_by_prompt: Counter[str] = field(default_factory=Counter)
+    faults: Counter[str] = field(default_factory=Counter)
+    status_polls: int = 0
+    downloads: int = 0
+    uploads: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+    points_spent: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready copy."""
+        data = asdict(self)
+        data["submits_by_prompt"] = dict(self.submits_by_prompt)
+        data["faults"] = dict(self.faults)
+        return data
+
+
+@dataclass
+class _Task:
+    task_id: str
+    request: dict[str, Any]
+    submitted: float
+    duration: float
+    fails: bool
+    results: int
+    observed_terminal: bool = False
+
+    def state(self, now: float) -> str:
+        elapsed = now - self.submitted
+        if elapsed >= self.duration:
+            return "failed" if self.fails else "completed"
+        return "pending" if elapsed < self.duration * 0.2 else "processing"
+
+
+class Emulator:
+    """The emulator's state and its ASGI app (``emulator.app``)."""
+
+    def __init__(self, config: EmulatorConfig | None = None) -> None:
+        self.config = config or EmulatorConfig()
+        self.stats = EmulatorStats()
+        self._random = random.Random(self.config.seed)
+        self._lock = threading.Lock()
+        self._tasks: dict[str, _Task] = {}
+        self._uploads: dict[str, bytes] = {}
+        base = f"/api/v1/actions/{IMAGE_ACTION}"
+        self._starlette = Starlette(routes=[
+            Route(base, self._submit_sync, methods=["POST"]),
+            Route(f"{base}/async", self._submit_async, methods=["POST"]),
+            Route(f"{base}/status/{{task_id}}", self._status, methods=["GET"]),
+            Route(f"/api/v1/actions/{UPLOAD_ACTION}", self._upload, methods=["POST"]),
+            Route("/files/{task_id}/{index:int}.png", self._file, methods=["GET"]),
+            Route("/uploads/{digest}", self._uploaded, methods=["GET"]),
+            Route("/_emulator/stats", self._get_stats, methods=["GET"]),
+            Route("/_emulator/config", self._set_config, methods=["POST"]),
+            Route("/_emulator/reset", self._reset, methods=["POST"]),
+        ])
+
+    def configure(self, **changes: Any) -> None:
+        """Change latency or faults while running."""
+        self.config = self.config.update(changes)
+        if "seed" in changes:
+            self._random = random.Random(self.config.seed)
+
+    def reset(self) -> None:
+        """Forget every task and count."""
+        with self._lock:
+            self.stats = EmulatorStats()
+            self._tasks.clear()
+
+    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI entry point: connection-level faults first, then the routes."""
+        path = str(scope.get("path", ""))
+        control = path.startswith("/_emulator/")
+        if scope["type"] == "http" and not control and self._roll(self.config.drop_rate):
+            self._count_fault("drop")
+            abort = scope.get("extensions", {}).get(ABORT_EXTENSION)
+            if abort is None:
+                raise ConnectionDropped(path)
+            abort()
+            await asyncio.sleep(0)
+            return
+        await self._starlette(scope, receive, send)
+
+    def _roll(self, rate: float) -> bool:
+        return rate > 0 and self._random.random() < rate
+
+    def _count_fault(self, kind: str) -> None:
+        with self._lock:
+            self.stats.faults[kind] += 1
+
+    def _http_fault(self, request: Request, *, allow_504: bool = False) -> Response | None:
+        if self._roll(self.config.rate_429):
+            self._count_fault("429")
+            return _error(429, "Provider rate limit exceeded.",
+                          headers={"Retry-After": f"{self.config.retry_after:g}"})
+        if self._roll(self.config.rate_500):
+            self._count_fault("500")
+            return _error(500, "SEE2AI image generation submit, polling, or re-hosting failed.")
+        if allow_504 and self._roll(self.config.rate_504):
+            self._count_fault("504")
+            return _error(504, "Polling timed out before the task reached a terminal state.")
+        return None
+
+    def _auth_error(self, request: Request) -> Response | None:
+        header = request.headers.get("authorization", "")
+        scheme, _, key = header.partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            return _error(401, "Provider authentication failed: no bearer API key.")
+        if self.config.api_key is not None and key.strip() != self.config.api_key:
+            return _error(401, "Provider authentication failed: invalid API key.")
+        return None
+
+    async def _create_task(self, request: Request) -> tuple[_Task | None, Response | None]:
+        refused = self._auth_error(request) or self._http_fault(request)
+        if refused:
+            return None, refused
+        try:
+            body = await request.json()
+        except ValueError:
+            return None, _error(400, "Input validation failed: the body is not JSON.")
+        problem = validate_input(body)
+        if problem:
+            return None, _error(400, f"Input validation failed: {problem}")
+        cost = COST_POINTS[body.get("resolution", "2K")]
+        with self._lock:
+            if self.config.balance is not None and self.config.balance < cost:
+                return None, _error(402, "Insufficient balance.")
+            if self.config.balance is not None:
+                self.config.balance -= cost
+            task = self._new_task(body)
+        return task, None
+
+    def _new_task(self, body: dict[str, Any]) -> _Task:
+        prompt = body["prompt"]
+        marker = _RESULTS_MARKER.search(prompt)
+        task = _Task(
+            task_id=f"emu-{uuid.uuid4().hex}",
+            request=body,
+            submitted=time.monotonic(),
+            duration=self._random.uniform(self.config.latency_min,
+                                          max(self.config.latency_min, self.config.latency_max)),
+            fails="[[fail]]" in prompt or self._roll(self.config.failure_rate),
+            results=min(int(marker.group(1)), 8) if marker else 1,
+        )
+        self._tasks[task.task_id] = task
+        stats = self.stats
+        stats.submits += 1
+        stats.submits_by_prompt[prompt] += 1
+        stats.points_spent += COST_POINTS[body.get("resolution", "2K")]
+        stats.in_flight += 1
+        stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
+        return task
+
+    async def _submit_async(self, request: Request) -> Response:
+        task, refused = await self._create_task(request)
+        if refused:
+            return refused
+        assert task is not None
+        if self._roll(self.config.hang_rate):
+            self._count_fault("hang")
+            await asyncio.sleep(self.config.hang_seconds)
+        return JSONResponse({"task_id": task.task_id, "status": "pending", "state": "pending"})
+
+    async def _submit_sync(self, request: Request) -> Response:
+        task, refused = await self._create_task(request)
+        if refused:
+            return refused
+        assert task is not None
+        if task.duration > 60:
+            return _error(504, "Polling timed out before the task reached a terminal state.")
+        await asyncio.sleep(task.duration)
+        return JSONResponse(self._task_output(task, str(request.base_url)))
+
+    async def _status(self, request: Request) -> Response:
+        refused = self._auth_error(request) or self._http_fault(request, allow_504=True)
+        if refused:
+            return refused
+        with self._lock:
+            self.stats.status_polls += 1
+            task = self._tasks.get(request.path_params["task_id"])
+        if task is None:
+            return _error(404, "Task not found.")
+        if self.config.slow_status:
+            self._count_fault("slow-status")
+            await asyncio.sleep(self.config.slow_status)
+        return JSONResponse(self._task_output(task, str(request.base_url)))
+
+    def _task_output(self, task: _Task, base_url: str) -> dict[str, Any]:
+        state = task.state(time.monotonic())
+        output: dict[str, Any] = {"task_id": task.task_id, "state": state, "status": state,
+                                  "source": "see2ai", "model": "see2ai-image-emulator"}
+        if state in ("completed", "failed"):
+            with self._lock:
+                if not task.observed_terminal:
+                    task.observed_terminal = True
+                    self.stats.in_flight -= 1
+        if state == "failed":
+            output["error"] = "Emulated generation failure."
+            output["result_urls"] = []
+        if state != "completed":
+            return output
+        resolution = task.request.get("resolution", "2K")
+        input_tokens = max(1, len(task.request["prompt"]) // 4)
+        output.update(
+            result_urls=[f"{base_url}files/{task.task_id}/{i}.png" for i in range(task.results)],
+            cost_points=COST_POINTS[resolution],
+            cost_time=int(task.duration * 1000),
+            input_tokens=input_tokens,
+            output_tokens=OUTPUT_TOKENS[resolution],
+            total_tokens=input_tokens + OUTPUT_TOKENS[resolution],
+            provider_config_id=None,
+            warnings=_warnings(task.request),
+        )
+        return output
+
+    async def _file(self, request: Request) -> Response:
+        refused = self._http_fault(request)
+        if refused:
+            return refused
+        task = self._tasks.get(request.path_params["task_id"])
+        index = request.path_params["index"]
+        if task is None or index >= task.results or task.state(time.monotonic()) != "completed":
+            return _error(404, "No such file.")
+        with self._lock:
+            self.stats.downloads += 1
+        body = task.request
+        data = await asyncio.to_thread(placeholder_png, body["prompt"],
+                                       body.get("aspect_ratio", "auto"),
+                                       body.get("resolution", "2K"), index)
+        if self._roll(self.config.truncate_rate):
+            self._count_fault("truncate")
+            return _TruncatedResponse(data)
+        return Response(data, media_type="image/png")
+
+    async def _upload(self, request: Request) -> Response:
+        refused = self._auth_error(request) or self._http_fault(request)
+        if refused:
+            return refused
+        async with request.form() as form:
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                return _error(400, "Input validation failed: a multipart 'file' field is "
+                              "required.")
+            data = await upload.read()
+        digest = hashlib.sha256(data).hexdigest()[:32]
+        with self._lock:
+            self._uploads[digest] = data
+            self.stats.uploads += 1
+        url = f"{request.base_url}uploads/{digest}"
+        return JSONResponse({"url": url, "result_urls": [url]})
+
+    async def _uploaded(self, request: Request) -> Response:
+        data = self._uploads.get(request.path_params["digest"])
+        if data is None:
+            return _error(404, "No such upload.")
+        return Response(data, media_type="application/octet-stream")
+
+    async def _get_stats(self, request: Request) -> Response:
+        return JSONResponse(self.stats.to_json())
+
+    async def _set_config(self, request: Request) -> Response:
+        try:
+            self.configure(**(await request.json()))
+        except (ValueError, TypeError) as exc:
+            return _error(400, str(exc))
+        return JSONResponse(asdict(self.config) | {"api_key": None})
+
+    async def _reset(self, request: Request) -> Response:
+        self.reset()
+        return JSONResponse({"reset": True})
+
+
+class _TruncatedResponse(Response):
+    """Announces the full length, sends half, then cuts the connection."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        data = bytes(self.body)
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", b"image/png"), (b"content-length", str(len(data)).encode())]})
+        await send({"type": "http.response.body", "body": data[: len(data) // 2],
+                    "more_body": True})
+        abort = scope.get("extensions", {}).get(ABORT_EXTENSION)
+        if abort is not None:
+            abort()
+            await asyncio.sleep(0)
+        else:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def validate_input(body: Any) -> str | None:
+    """Why ``body`` is not a valid ImageGenerationInput, or None if it is."""
+    if not isinstance(body, dict):
+        return "the body must be a JSON object"
+    unknown = sorted(set(body) - INPUT_FIELDS)
+    if unknown:
+        return f"unknown field(s): {', '.join(unknown)}"
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str):
+        return "prompt is required and must be a string"
+    if len(prompt) > MAX_PROMPT_CHARS:
+        return f"prompt is longer than {MAX_PROMPT_CHARS} characters"
+    for name in ("input_urls", "image_input"):
+        urls = body.get(name)
+        if urls is None:
+            continue
+        if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+            return f"{name} must be a list of strings or null"
+        for url in urls:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                return f"{name} must hold public http(s) URLs, not {url[:80]!r}"
+    if body.get("aspect_ratio", "auto") not in ASPECT_RATIOS:
+        return f"aspect_ratio must be one of {', '.join(ASPECT_RATIOS)}"
+    if body.get("resolution", "2K") not in RESOLUTIONS:
+        return f"resolution must be one of {', '.join(RESOLUTIONS)}"
+    return None
+
+
+def _warnings(body: dict[str, Any]) -> list[str] | None:
+    if len(body["prompt"].split()) < 4:
+        return ["The prompt is very short; describe subject, style and composition."]
+    return None
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse({"detail": message}, status_code=status, headers=headers)

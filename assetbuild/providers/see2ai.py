@@ -1,0 +1,448 @@
+"""The SEE2AI HTTP client (httpx, async): submit, poll, upload, download.
+
+Retry policy. The API takes no idempotency key, so a submit (or upload) is retried
+only when it provably created nothing:
+
+* 429 and 500/503 answers: the server answered with an error and no task id;
+* connect errors and timeouts, pool timeouts, write errors and timeouts: the request
+  never fully reached the server;
+* a connection closed or reset before any response arrived (a stale keep-alive
+  connection is the usual cause).
+
+A read timeout after the request was sent, and 502/504 from a gateway, are the
+ambiguous cases: the server may have created (and charged for) a task. Those are
+not retried; the image fails with :class:`SubmitUncertain` saying so. Status polls
+and downloads are idempotent and retry on every transient failure. 401 and 402 are
+never retried. Backoff is exponential with full jitter; ``Retry-After`` (seconds or
+an HTTP date) is honoured up to a cap.
+
+The API key is sent only to the API's own host, never to result URLs, and appears
+in no exception, log line or repr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import hashlib
+import ipaddress
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from assetbuild import __version__
+from assetbuild._types import DEFAULT_BASE_URL, IMAGE_ACTION, UPLOAD_ACTION, TaskState
+from assetbuild.errors import (
+    ApiError,
+    AuthError,
+    BalanceError,
+    DownloadError,
+    RequestRejected,
+    SubmitUncertain,
+    TaskGone,
+    TransientError,
+)
+from assetbuild.fsutil import temp_path_beside
+
+SUCCEEDED = frozenset({"completed", "complete", "succeeded", "success", "succeed", "done",
+                       "finished"})
+FAILED = frozenset({"failed", "failure", "error", "errored", "cancelled", "canceled", "timeout",
+                    "timed_out", "expired", "rejected"})
+IN_PROGRESS = frozenset({"pending", "queued", "processing", "running", "in_progress",
+                         "submitted", "created", "waiting", "started", "generating"})
+MAGIC = {b"\x89PNG\r\n\x1a\n": "png", b"\xff\xd8\xff": "jpeg"}
+MAX_PIXELS = 4096 * 4096 * 4
+SAFE_TO_RESEND = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteError,
+                  httpx.WriteTimeout, httpx.RemoteProtocolError, httpx.ReadError)
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry transient failures."""
+
+    attempts: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    max_retry_after: float = 120.0
+
+    def backoff(self, attempt: int) -> float:
+        """Full-jitter exponential backoff for retry number ``attempt`` (0-based)."""
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    """A task's state as the API reports it, normalised."""
+
+    task_id: str
+    state: TaskState
+    raw_state: str
+    result_urls: tuple[str, ...] = ()
+    model: str = ""
+    cost_points: int | None = None
+    cost_time: int | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    warnings: tuple[str, ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Download:
+    """A downloaded result: a verified image in a temporary file beside its destination."""
+
+    path: Path
+    sha256: str
+    size: int
+    kind: str
+    """``png``, ``jpeg`` or ``webp``."""
+
+
+def normalise_state(raw: str) -> TaskState | None:
+    """``succeeded``, ``failed`` or ``pending`` for a known state string, else None."""
+    value = raw.strip().lower().replace("-", "_").replace(" ", "_")
+    if value in SUCCEEDED:
+        return "succeeded"
+    if value in FAILED:
+        return "failed"
+    if value in IN_PROGRESS:
+        return "pending"
+    return None
+
+
+def error_message(response: httpx.Response) -> str:
+    """The API's error text: ``detail``, ``message`` or ``error``, else the body."""
+    try:
+        body = response.json()
+    except ValueError:
+        text = response.text.strip()
+        return text[:500] or response.reason_phrase or f"HTTP {response.status_code}"
+    if isinstance(body, dict):
+        for key in ("detail", "message", "error", "msg"):
+            value = body.get(key)
+            if isinstance(value, dict):
+                value = value.get("message") or value.get("detail") or value
+            if value:
+                return value if isinstance(value, str) else json.dumps(value)[:500]
+    return json.dumps(body)[:500]
+
+
+def retry_after_seconds(response: httpx.Response, cap: float) -> float | None:
+    """``Retry-After`` in seconds (from seconds or an HTTP date), capped; None if absent."""
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    return min(max(seconds, 0.0), cap)
+
+
+def parse_status(body: Any, task_id: str = "") -> TaskStatus:
+    """Read a submit or status answer tolerantly (``state`` or ``status``, extra fields)."""
+    if isinstance(body, dict) and "task_id" not in body and isinstance(body.get("data"), dict):
+        body = body["data"]
+    if not isinstance(body, dict):
+        raise ApiError(f"unexpected answer from the API: {str(body)[:200]}")
+    raw = body.get("state") or body.get("status") or ""
+    raw = raw if isinstance(raw, str) else str(raw)
+    found_id = body.get("task_id") or task_id
+    if not isinstance(found_id, str | int) or not str(found_id):
+        raise ApiError("the API's answer has no task_id")
+    urls = body.get("result_urls") or []
+    return TaskStatus(
+        task_id=str(found_id),
+        state=normalise_state(raw) or "pending",
+        raw_state=raw,
+        result_urls=tuple(u for u in urls if isinstance(u, str)) if isinstance(urls, list) else (),
+        model=str(body.get("model") or ""),
+        cost_points=_int_or_none(body.get("cost_points")),
+        cost_time=_int_or_none(body.get("cost_time")),
+        input_tokens=_int_or_none(body.get("input_tokens")) or 0,
+        output_tokens=_int_or_none(body.get("output_tokens")) or 0,
+        total_tokens=_int_or_none(body.get("total_tokens")) or 0,
+        warnings=tuple(str(w) for w in body.get("warnings") or () if w),
+        error=_failure_text(body),
+    )
+
+
+def _int_or_none(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value)
+
+
+def _failure_text(body: dict[str, Any]) -> str | None:
+    for key in ("error", "message", "detail", "fail_reason", "error_message"):
+        value = body.get(key)
+        if isinstance(value, dict):
+            value = value.get("message")
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+class See2AIClient:
+    """One pooled HTTP client for a build. Use as ``async with See2AIClient(...)``."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str = DEFAULT_BASE_URL,
+        transport: httpx.AsyncBaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: httpx.Timeout | None = None,
+        max_download_bytes: int = 64 * 1024 * 1024,
+        max_connections: int = 100,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self._key = api_key
+        self.base_url = base_url.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self.max_download_bytes = max_download_bytes
+        self._sleep = sleep
+        self._api_host = urlsplit(self.base_url).hostname or ""
+        self._http = httpx.AsyncClient(
+            transport=transport,
+            timeout=timeout or httpx.Timeout(60.0, connect=15.0),
+            limits=httpx.Limits(max_connections=max_connections,
+                                max_keepalive_connections=max_connections),
+            headers={"User-Agent": f"assetbuild/{__version__}"},
+            follow_redirects=False,
+        )
+
+    def __repr__(self) -> str:
+        return f"See2AIClient(base_url={self.base_url!r})"
+
+    async def __aenter__(self) -> See2AIClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._key}"}
+
+    async def submit(self, body: dict[str, Any]) -> TaskStatus:
+        """Submit an image job to the async endpoint; return its task id and first state."""
+        url = f"{self.base_url}/api/v1/actions/{IMAGE_ACTION}/async"
+        response = await self._call("POST", url, resend_safe_only=True, json=body)
+        status = parse_status(_json(response))
+        return status
+
+    async def status(self, task_id: str) -> TaskStatus:
+        """Poll a task once (retrying transient failures)."""
+        url = f"{self.base_url}/api/v1/actions/{IMAGE_ACTION}/status/{task_id}"
+        response = await self._call("GET", url, resend_safe_only=False, task_id=task_id)
+        return parse_status(_json(response), task_id)
+
+    async def upload(self, path: Path) -> str:
+        """Upload a local reference image; return the hosted URL."""
+        url = f"{self.base_url}/api/v1/actions/{UPLOAD_ACTION}"
+        data = path.read_bytes()
+        response = await self._call(
+            "POST", url, resend_safe_only=True,
+            files={"file": (path.name, data, "application/octet-stream")},
+        )
+        body = _json(response)
+        hosted = body.get("url") if isinstance(body, dict) else None
+        if not hosted and isinstance(body, dict) and body.get("result_urls"):
+            hosted = body["result_urls"][0]
+        if not isinstance(hosted, str) or not hosted.startswith(("http://", "https://")):
+            raise ApiError(f"the upload of {path.name} returned no usable URL")
+        return hosted
+
+    async def _call(
+        self, method: str, url: str, *, resend_safe_only: bool, task_id: str | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        last = "no attempt made"
+        for attempt in range(self.retry.attempts):
+            try:
+                response = await self._http.request(method, url, headers=self._auth(), **kwargs)
+            except httpx.TransportError as exc:
+                if resend_safe_only and not isinstance(exc, SAFE_TO_RESEND):
+                    raise SubmitUncertain(
+                        f"no answer to the submit ({type(exc).__name__}); the API may have "
+                        "created and charged a task that assetbuild cannot see. It was not "
+                        "resubmitted: run the build again to submit it anew") from None
+                last = f"{type(exc).__name__}: {exc}"
+                await self._sleep(self.retry.backoff(attempt))
+                continue
+            delay = self._retry_delay(response, attempt, resend_safe_only, task_id)
+            if delay is None:
+                return response
+            last = f"HTTP {response.status_code}: {error_message(response)}"
+            await self._sleep(delay)
+        raise TransientError(f"gave up after {self.retry.attempts} attempts ({last})")
+
+    def _retry_delay(
+        self, response: httpx.Response, attempt: int, resend_safe_only: bool,
+        task_id: str | None,
+    ) -> float | None:
+        """None when ``response`` is final (raising if it is an error), else the delay."""
+        code = response.status_code
+        if code < 400:
+            return None
+        message = error_message(response)
+        if code == 401:
+            raise AuthError(message, status=401)
+        if code == 402:
+            raise BalanceError(message, status=402)
+        if code == 404 and task_id is not None:
+            raise TaskGone(f"task {task_id} is unknown to the API ({message})", status=404)
+        if code == 429:
+            waited = retry_after_seconds(response, self.retry.max_retry_after)
+            return waited if waited is not None else self.retry.backoff(attempt)
+        if resend_safe_only and code in (502, 504):
+            raise SubmitUncertain(
+                f"the gateway answered {code} ({message}); the API may have created and "
+                "charged a task. It was not resubmitted: run the build again to submit it anew",
+                status=code)
+        if code >= 500:
+            return self.retry.backoff(attempt)
+        raise RequestRejected(message, status=code)
+
+    async def download(self, url: str, destination: Path) -> Download:
+        """Stream ``url`` to a temporary file beside ``destination`` and verify it.
+
+        Follows up to 5 redirects, each checked; refuses non-http(s) and internal
+        addresses other than the API's own host; enforces the size cap and
+        ``Content-Length``; checks that the bytes are a PNG, JPEG or WebP image of a
+        sane size. The caller renames ``Download.path`` into place.
+        """
+        last = "no attempt made"
+        for attempt in range(self.retry.attempts):
+            try:
+                return await self._download_once(url, destination)
+            except (httpx.TransportError, _RetryableDownload) as exc:
+                last = str(exc) or type(exc).__name__
+                await self._sleep(self.retry.backoff(attempt))
+        raise DownloadError(f"could not download {url} after {self.retry.attempts} attempts "
+                            f"({last})")
+
+    async def _download_once(self, url: str, destination: Path) -> Download:
+        for _ in range(6):
+            self._check_url(url)
+            request = self._http.build_request("GET", url)
+            response = await self._http.send(request, stream=True)
+            try:
+                if response.is_redirect and "location" in response.headers:
+                    url = urljoin(url, response.headers["location"])
+                    continue
+                return await self._save(response, url, destination)
+            finally:
+                await response.aclose()
+        raise DownloadError(f"too many redirects from {url}")
+
+    def _check_url(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise DownloadError(f"refusing to download {url[:200]!r}: only http(s) URLs")
+        host = parts.hostname
+        if host == self._api_host:
+            return
+        internal = host == "localhost" or host.endswith(".localhost")
+        try:
+            address = ipaddress.ip_address(host)
+            internal = internal or not address.is_global
+        except ValueError:
+            pass
+        if internal:
+            raise DownloadError(f"refusing to download {url[:200]!r}: an internal address "
+                                "that is not the API's host")
+
+    async def _save(self, response: httpx.Response, url: str, destination: Path) -> Download:
+        code = response.status_code
+        if code in (429,) or code >= 500:
+            raise _RetryableDownload(f"HTTP {code}")
+        if code != 200:
+            raise DownloadError(f"{url} answered HTTP {code}", status=code)
+        expected = response.headers.get("content-length")
+        if expected is not None and int(expected) > self.max_download_bytes:
+            raise DownloadError(f"{url} is larger than the {self.max_download_bytes} byte cap")
+        tmp = temp_path_beside(destination)
+        try:
+            digest, size = await self._stream_to(response, tmp, url)
+            if expected is not None and size != int(expected):
+                raise _RetryableDownload(f"truncated: {size} of {expected} bytes")
+            kind = verify_image(tmp)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return Download(tmp, digest, size, kind)
+
+    async def _stream_to(self, response: httpx.Response, tmp: Path, url: str) -> tuple[str, int]:
+        digest = hashlib.sha256()
+        size = 0
+        with tmp.open("wb") as handle:
+            async for chunk in response.aiter_bytes(1 << 16):
+                size += len(chunk)
+                if size > self.max_download_bytes:
+                    raise DownloadError(f"{url} is larger than the {self.max_download_bytes} "
+                                        "byte cap")
+                digest.update(chunk)
+                handle.write(chunk)
+        return digest.hexdigest(), size
+
+
+class _RetryableDownload(Exception):
+    """A download failure worth another try (server error, truncated body)."""
+
+
+def verify_image(path: Path) -> str:
+    """The image kind of ``path`` (png, jpeg, webp); raise DownloadError if it is not one.
+
+    Checks the magic bytes, then reads the header with Pillow to refuse images whose
+    pixel count could exhaust memory when decoded (decompression bombs).
+    """
+    with path.open("rb") as handle:
+        head = handle.read(16)
+    kind = next((k for magic, k in MAGIC.items() if head.startswith(magic)), None)
+    if kind is None and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        kind = "webp"
+    if kind is None:
+        raise DownloadError("the downloaded file is not a PNG, JPEG or WebP image")
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning) as exc:
+        raise DownloadError(f"the downloaded {kind} image cannot be read ({exc})") from None
+    if width * height > MAX_PIXELS:
+        raise DownloadError(f"the downloaded image is {width}x{height} pixels, over the limit")
+    return kind
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise ApiError(f"the API answered HTTP {response.status_code} with a body that is not "
+                       f"JSON: {response.text[:200]!r}") from None
