@@ -23,6 +23,7 @@ from assetbuild.errors import (
     AssetbuildError,
     AuthError,
     BalanceError,
+    LockedError,
     LockfileError,
     ManifestError,
     StateError,
@@ -44,6 +45,8 @@ def exit_code_for(error: AssetbuildError) -> int:
         return EXIT_API_ABORT
     if isinstance(error, UsageError | ManifestError | LockfileError | StateError):
         return EXIT_USAGE
+    if isinstance(error, LockedError):
+        return EXIT_FAILED
     return EXIT_FAILED
 
 
@@ -165,6 +168,154 @@ def render(manifest_path: Path, targets: tuple[str, ...]) -> int:
         echo(report.dumps(next(iter(requests.values()))))
     else:
         echo(report.dumps(requests))
+    return EXIT_OK
+
+
+@cli.command()
+@manifest_option
+@targets_argument
+@click.option("-j", "--jobs", type=click.IntRange(1, 4096), help="Most images in flight at once.")
+@click.option("--force", is_flag=True, help="Generate the selected images again.")
+@click.option("--fail-fast", is_flag=True, help="Submit nothing new after the first failure.")
+@click.option("--dry-run", is_flag=True, help="Show the plan and stop (same as plan).")
+@click.option("--no-wait", is_flag=True, help="Exit instead of waiting for another build.")
+@provider_option
+@json_option
+@verbosity_options
+def build(manifest_path: Path, targets: tuple[str, ...], jobs: int | None, force: bool,
+          fail_fast: bool, dry_run: bool, no_wait: bool, provider: str | None, as_json: bool,
+          quiet: bool, verbose: bool) -> int:
+    """Build what is stale (and what it depends on): files and lockfile."""
+    from assetbuild.build import build as run_build
+    from assetbuild.engine import BuildOptions
+
+    if dry_run:
+        return int(plan.callback(manifest_path, targets, provider, as_json, quiet,  # type: ignore[misc]
+                                 verbose))
+    project = _project(manifest_path)
+    options = BuildOptions(targets=targets, force=force, jobs=jobs, provider=provider,
+                           fail_fast=fail_fast)
+    total = len(project.plan(targets, provider=provider, force=force).images)
+    with _reporter(total, as_json, quiet, verbose) as reporter:
+        report = run_build(project, options, reporter=reporter, wait=not no_wait,
+                           on_wait=lambda message: echo(message, err=True))
+    return _finish(report, as_json, quiet)
+
+
+@cli.command()
+@manifest_option
+@targets_argument
+@click.option("--no-wait", is_flag=True, help="Exit instead of waiting for a running build.")
+@provider_option
+@json_option
+@verbosity_options
+def pull(manifest_path: Path, targets: tuple[str, ...], no_wait: bool, provider: str | None,
+         as_json: bool, quiet: bool, verbose: bool) -> int:
+    """Restore missing or modified outputs from the cache or the locked URLs (never generates)."""
+    from assetbuild.build import pull as run_pull
+
+    project = _project(manifest_path)
+    total = len(project.plan(targets, provider=provider).images)
+    with _reporter(total, as_json, quiet, verbose) as reporter:
+        report = run_pull(project, targets, provider=provider, reporter=reporter,
+                          wait=not no_wait)
+    return _finish(report, as_json, quiet)
+
+
+def _reporter(total: int, as_json: bool, quiet: bool, verbose: bool) -> Any:
+    from assetbuild.progress import PlainReporter, RichReporter
+
+    if as_json or quiet or not sys.stderr.isatty():
+        return PlainReporter(quiet=quiet or as_json, verbose=verbose)
+    return RichReporter(total, verbose=verbose)
+
+
+def _finish(report: Any, as_json: bool, quiet: bool) -> int:
+    from assetbuild import report as reports
+    from assetbuild.progress import report_json, summary_line
+
+    if as_json:
+        echo(reports.dumps(report_json(report)))
+    elif not quiet:
+        echo(summary_line(report), err=True)
+    if report.aborted is not None:
+        echo(f"error: the API stopped the build: {report.aborted}", err=True)
+        return exit_code_for(report.aborted)
+    if report.failed:
+        if not as_json:
+            echo(f"error: {len(report.failed)} image(s) not built:", err=True)
+            for result in report.failed:
+                echo(f"  {result.name}: {result.message}", err=True)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+@cli.group()
+def cache() -> None:
+    """The local result cache (shared by all projects of this user)."""
+
+
+@cache.command(name="info")
+@json_option
+def cache_info(as_json: bool) -> int:
+    """Where the cache is and how much it holds."""
+    from assetbuild import report as reports
+    from assetbuild.cache import ResultCache, default_cache_dir
+
+    result_cache = ResultCache(default_cache_dir())
+    try:
+        info = result_cache.info()
+    finally:
+        result_cache.close()
+    if as_json:
+        echo(reports.dumps(info))
+    else:
+        echo(f"{info['path']}: {info['results']} results, {info['blobs']} images, "
+             f"{info['bytes'] / 1e6:.1f} MB of {info['size_limit'] / 1e6:.0f} MB")
+    return EXIT_OK
+
+
+@cache.command(name="clear")
+def cache_clear() -> int:
+    """Remove everything from the cache (lockfiles and outputs are untouched)."""
+    from assetbuild.cache import ResultCache, default_cache_dir
+
+    result_cache = ResultCache(default_cache_dir())
+    try:
+        removed = result_cache.clear()
+    finally:
+        result_cache.close()
+    echo(f"removed {removed} cache entries from {result_cache.folder}")
+    return EXIT_OK
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--latency", default=0.0, show_default=True, type=float,
+              help="Seconds from submit to a terminal state (minimum).")
+@click.option("--latency-max", default=None, type=float, help="Upper bound of the latency.")
+@click.option("--failure-rate", default=0.0, type=click.FloatRange(0, 1))
+@click.option("--rate-429", default=0.0, type=click.FloatRange(0, 1))
+@click.option("--retry-after", default=1.0, type=float, show_default=True)
+@click.option("--rate-500", default=0.0, type=click.FloatRange(0, 1))
+@click.option("--rate-504", default=0.0, type=click.FloatRange(0, 1))
+@click.option("--drop-rate", default=0.0, type=click.FloatRange(0, 1))
+@click.option("--truncate-rate", default=0.0, type=click.FloatRange(0, 1))
+@click.option("--slow-status", default=0.0, type=float, help="Seconds added to status answers.")
+@click.option("--balance", default=None, type=int, help="Points before 402 (default: unlimited).")
+@click.option("--api-key", default=None, help="Accept only this key (default: any bearer key).")
+@click.option("--seed", default=None, type=int, help="Seed the fault rolls.")
+def emulator(host: str, port: int, latency: float, latency_max: float | None,
+             **faults: Any) -> int:
+    """Serve the SEE2AI-compatible emulator over HTTP (point SEE2AI_BASE_URL at it)."""
+    from assetbuild.emulator import Emulator, EmulatorConfig
+    from assetbuild.emulator.server import make_server
+
+    config = EmulatorConfig(latency_min=latency, latency_max=latency_max or latency, **faults)
+    echo(f"SEE2AI emulator on http://{host}:{port} (SEE2AI_BASE_URL=http://{host}:{port})",
+         err=True)
+    make_server(Emulator(config), host, port, log_level="warning").run()
     return EXIT_OK
 
 

@@ -7,7 +7,8 @@ into an exit code and a message in one place (``assetbuild.cli``)::
      +-- UsageError          bad command-line arguments or targets
      +-- ManifestError       the manifest is invalid (carries every problem found)
      +-- LockfileError       the lockfile cannot be read or is from a newer version
-     +-- StateError          a cache or state file is corrupt, or the build is locked
+     +-- StateError          a cache or state file is corrupt
+     +-- LockedError         another build of the same manifest is running
      +-- ApiError            the SEE2AI API refused or failed a request
           +-- AuthError          401: the key is missing or wrong; aborts the build
           +-- BalanceError       402: insufficient balance; stops new submissions
@@ -82,6 +83,10 @@ class LockfileError(AssetbuildError):
 
 class StateError(AssetbuildError):
     """A cache, journal or lock in the state folder is unusable."""
+
+
+class LockedError(AssetbuildError):
+    """Another build of the same manifest holds the build lock."""
 
 
 class ApiError(AssetbuildError):

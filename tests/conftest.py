@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from assetbuild.cli import main
+from assetbuild.emulator import Emulator, EmulatorConfig
+from assetbuild.emulator.server import BackgroundEmulator
 
 
 @dataclass
@@ -22,6 +24,16 @@ class CliResult:
 
 
 RunCli = Callable[..., CliResult]
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own result cache and no API settings from the machine."""
+    cache = tmp_path / "user-cache"
+    monkeypatch.setenv("ASSETBUILD_CACHE_DIR", str(cache))
+    monkeypatch.delenv("SEE2AI_API_KEY", raising=False)
+    monkeypatch.delenv("SEE2AI_BASE_URL", raising=False)
+    return cache
 
 
 @pytest.fixture
@@ -130,3 +142,22 @@ def lock_as_built(project_dir: ProjectDir, provider: str | None = None) -> dict[
         urls[image.name] = url
     write_lockfile(loaded.manifest.lockfile_path, entries)
     return {name: str(url) for name, url in urls.items()}
+
+
+@dataclass
+class Served:
+    """An emulator served over loopback, with the environment pointing the CLI at it."""
+
+    emulator: Emulator
+    base_url: str
+    api_key: str
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
+    """The emulator on a loopback port; SEE2AI_BASE_URL and SEE2AI_API_KEY point at it."""
+    emulator = Emulator(EmulatorConfig(seed=11))
+    with BackgroundEmulator(emulator) as server:
+        monkeypatch.setenv("SEE2AI_BASE_URL", server.base_url)
+        monkeypatch.setenv("SEE2AI_API_KEY", "sk-test-key")
+        yield Served(emulator, server.base_url, "sk-test-key")

@@ -45,11 +45,15 @@ def open_client(
     environ: Mapping[str, str] | None = None,
     emulator: Emulator | None = None,
     max_connections: int = 100,
+    api_key: str | None = None,
 ) -> See2AIClient:
-    """A client for ``provider``: the real API, or an in-process emulator (given or new)."""
+    """A client for ``provider``: the real API, or an in-process emulator (given or new).
+
+    ``api_key`` overrides the environment (an empty key suits download-only use).
+    """
     from assetbuild.providers.see2ai import See2AIClient
 
-    key = api_key_for(provider, environ)
+    key = api_key_for(provider, environ) if api_key is None else api_key
     base_url = base_url_for(provider, environ)
     if provider != "emulator":
         return See2AIClient(api_key=key, base_url=base_url, max_connections=max_connections)

@@ -1,0 +1,150 @@
+"""Library entry points for ``build`` and ``pull``: lock, plan, open the client, run.
+
+>>> report = build(Project.load("assetbuild.toml"), BuildOptions(provider="emulator"))
+...                                                            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from assetbuild.errors import LockedError
+from assetbuild.fsutil import remove_stale_temp_files
+
+if TYPE_CHECKING:
+    from assetbuild.cache import ResultCache
+    from assetbuild.emulator import Emulator
+    from assetbuild.engine import BuildOptions, BuildReport, Reporter
+    from assetbuild.plan import Plan
+    from assetbuild.project import Project
+
+LOCK_NAME = "build.lock"
+
+
+@contextlib.contextmanager
+def build_lock(project: Project, *, wait: bool = True,
+               on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold the project's build lock; wait for another build, or raise LockedError."""
+    import filelock
+
+    state = project.manifest.state_dir
+    state.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(str(state / LOCK_NAME))
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        message = f"another build of {project.manifest.path} is running"
+        if not wait:
+            raise LockedError(f"{message}; try again when it has finished") from None
+        if on_wait:
+            on_wait(f"{message}; waiting for it to finish")
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def build(
+    project: Project,
+    options: BuildOptions | None = None,
+    *,
+    reporter: Reporter | None = None,
+    emulator: Emulator | None = None,
+    environ: Mapping[str, str] | None = None,
+    cache_dir: Path | None = None,
+    wait: bool = True,
+    on_wait: Callable[[str], None] | None = None,
+) -> BuildReport:
+    """Build the stale images of ``project``; see :class:`assetbuild.engine.BuildOptions`."""
+    from assetbuild.engine import BuildOptions
+
+    options = options or BuildOptions()
+    provider = project.provider(options.provider)
+    project.plan(options.targets, provider=provider)  # report manifest and lockfile errors early
+    with build_lock(project, wait=wait, on_wait=on_wait):
+        remove_stale_temp_files(project.root / project.manifest.settings.out_dir)
+        plan = project.plan(options.targets, provider=provider, force=options.force)
+        return _run(project, plan, options, reporter, emulator, environ, cache_dir)
+
+
+def pull(
+    project: Project,
+    targets: tuple[str, ...] = (),
+    *,
+    provider: str | None = None,
+    reporter: Reporter | None = None,
+    environ: Mapping[str, str] | None = None,
+    cache_dir: Path | None = None,
+    wait: bool = True,
+) -> BuildReport:
+    """Restore missing or modified outputs from the cache or the locked URLs; never generate."""
+    from dataclasses import replace
+
+    from assetbuild.engine import BuildOptions, ImageResult
+
+    provider = project.provider(provider)
+    with build_lock(project, wait=wait):
+        plan = project.plan(targets, provider=provider)
+        wanted = tuple(i for i in plan.images if i.action != "build")
+        unbuilt = [ImageResult(i.name, "skipped", f"{i.status}: {i.reason}; pull never "
+                               f"generates, run `assetbuild build '{i.name}'`")
+                   for i in plan.images if i.action == "build"]
+        report = _run(project, replace(plan, images=wanted), BuildOptions(provider=provider),
+                      reporter, None, environ, cache_dir, generate=False)
+    return replace(report, results=report.results + tuple(unbuilt))
+
+
+def _run(
+    project: Project, plan: Plan, options: BuildOptions, reporter: Reporter | None,
+    emulator: Emulator | None, environ: Mapping[str, str] | None, cache_dir: Path | None,
+    *, generate: bool = True,
+) -> BuildReport:
+    from assetbuild.engine import BuildReport, ImageResult
+
+    if all(item.action == "none" for item in plan.images):
+        results = tuple(ImageResult(i.name, "up-to-date") for i in plan.images)
+        return BuildReport(results, 0.0)
+    return asyncio.run(_run_async(project, plan, options, reporter, emulator, environ,
+                                  cache_dir, generate))
+
+
+async def _run_async(
+    project: Project, plan: Plan, options: BuildOptions, reporter: Reporter | None,
+    emulator: Emulator | None, environ: Mapping[str, str] | None, cache_dir: Path | None,
+    generate: bool,
+) -> BuildReport:
+    from assetbuild.engine import Builder, api_scope
+    from assetbuild.journal import Journal
+    from assetbuild.providers import api_key_for, base_url_for, open_client
+    from assetbuild.state import FileDigests
+
+    provider = plan.provider
+    needs_key = generate and any(item.action == "build" for item in plan.images)
+    key = api_key_for(provider, environ) if needs_key or provider == "emulator" else ""
+    base_url = base_url_for(provider, environ)
+    jobs = options.jobs or project.manifest.settings.jobs
+    cache = _open_cache(cache_dir, environ)
+    journal = Journal(project.manifest.state_dir, base_url, key)
+    digests = FileDigests(project.manifest.state_dir)
+    client = open_client(provider, environ=environ, emulator=emulator,
+                         max_connections=max(jobs * 2, 20), api_key=key)
+    try:
+        builder = Builder(project, plan, client, cache, journal, digests, options, reporter,
+                          api_scope(base_url, key), generate=generate)
+        return await builder.run()
+    finally:
+        await client.aclose()
+        digests.close()
+        journal.close()
+        cache.close()
+
+
+def _open_cache(cache_dir: Path | None, environ: Mapping[str, str] | None) -> ResultCache:
+    from assetbuild.cache import ResultCache, default_cache_dir
+
+    return ResultCache(cache_dir or default_cache_dir(environ))

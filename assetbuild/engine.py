@@ -1,0 +1,375 @@
+"""The build engine: run the stale images of a plan, concurrently and resumably.
+
+For each image that needs building, in dependency order (a dependent starts as soon
+as its dependencies are done): reuse a cached result for the same spec hash, else
+resume a journaled task, else upload local references, submit, journal the task id,
+poll adaptively, download, write the outputs atomically and record them. At most
+``jobs`` tasks are in flight (submitted, not yet terminal). The lockfile is flushed
+at most about once a second and at the end; the journal keeps every finished image
+safe in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from assetbuild.cache import ResultCache
+from assetbuild.errors import (
+    ApiError,
+    AssetbuildError,
+    AuthError,
+    BalanceError,
+    DownloadError,
+    TaskGone,
+)
+from assetbuild.hashing import locked_spec, spec_hash
+from assetbuild.journal import Journal, key_fingerprint
+from assetbuild.lockfile import LockEntry, OutputRecord, write_lockfile
+from assetbuild.outputs import place_download, restore_outputs
+from assetbuild.plan import ImageStatus, Plan, image_spec
+from assetbuild.polling import PollSchedule
+from assetbuild.project import Project, image_request
+from assetbuild.providers.see2ai import See2AIClient, TaskStatus
+from assetbuild.resolve import ResolvedImage
+from assetbuild.state import FileDigests
+
+Outcome = Literal["built", "resumed", "cached", "restored", "up-to-date", "failed", "skipped"]
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """What happened to one image in a build."""
+
+    name: str
+    outcome: Outcome
+    message: str = ""
+    cost_points: int = 0
+    warnings: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """A machine-readable record."""
+        return {"name": self.name, "outcome": self.outcome, "message": self.message,
+                "cost_points": self.cost_points, "warnings": list(self.warnings)}
+
+
+@dataclass(frozen=True)
+class BuildEvent:
+    """A progress event: an image started a stage or finished."""
+
+    kind: Literal["submitted", "resumed", "finished", "warning", "waiting"]
+    name: str
+    message: str = ""
+    result: ImageResult | None = None
+
+
+Reporter = Callable[[BuildEvent], None]
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """The outcome of a build (or a pull)."""
+
+    results: tuple[ImageResult, ...]
+    elapsed: float
+    aborted: AuthError | BalanceError | None = None
+
+    def count(self, outcome: Outcome) -> int:
+        """How many images had ``outcome``."""
+        return sum(1 for r in self.results if r.outcome == outcome)
+
+    @property
+    def failed(self) -> list[ImageResult]:
+        """Images that failed or were skipped."""
+        return [r for r in self.results if r.outcome in ("failed", "skipped")]
+
+    @property
+    def points_spent(self) -> int:
+        """Points the API reported for the tasks this build ran."""
+        return sum(r.cost_points for r in self.results)
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """How to build: which targets, how many at once, and what to do on failure."""
+
+    targets: tuple[str, ...] = ()
+    force: bool = False
+    jobs: int | None = None
+    provider: str | None = None
+    fail_fast: bool = False
+    lock_flush_interval: float = 1.0
+    first_poll: float | None = None
+    """Seconds before the first status poll while no task has finished yet (default:
+    1 s for the API, 0.05 s for the in-process emulator, where polls cost nothing)."""
+
+
+class ImageFailed(AssetbuildError):
+    """One image could not be built; the build goes on with the others."""
+
+
+@dataclass
+class _Shared:
+    """State one build's image tasks share (owned by the event loop thread)."""
+
+    entries: dict[str, LockEntry]
+    results: dict[str, ImageResult] = field(default_factory=dict)
+    done: dict[str, asyncio.Event] = field(default_factory=dict)
+    finished_specs: list[str] = field(default_factory=list)
+    stop_reason: str | None = None
+    dirty: bool = False
+    last_flush: float = field(default_factory=time.monotonic)
+
+
+class Builder:
+    """Runs one build of a plan against one client."""
+
+    def __init__(self, project: Project, plan: Plan, client: See2AIClient, cache: ResultCache,
+                 journal: Journal, digests: FileDigests, options: BuildOptions,
+                 reporter: Reporter | None = None, api_scope: str = "",
+                 generate: bool = True) -> None:
+        self.project, self.plan, self.client = project, plan, client
+        self.cache, self.journal, self.digests = cache, journal, digests
+        self.options = options
+        self.report = reporter or (lambda event: None)
+        self.api_scope = api_scope
+        self.generate = generate
+        self.root = project.root
+        settings = project.manifest.settings
+        self.timeout = settings.timeout
+        self.in_flight = asyncio.Semaphore(options.jobs or settings.jobs)
+        first_poll = options.first_poll or (0.05 if plan.provider == "emulator" else 1.0)
+        self.polls = PollSchedule(initial=first_poll)
+        self.shared = _Shared(entries=dict(plan.lockfile.entries))
+        self._warned_states: set[str] = set()
+
+    async def run(self) -> BuildReport:
+        """Build every image of the plan; return what happened to each."""
+        started = time.monotonic()
+        shared = self.shared
+        shared.done = {item.name: asyncio.Event() for item in self.plan.images}
+        tasks = [asyncio.create_task(self._image(item)) for item in self.plan.images]
+        aborted: AuthError | None = None
+        try:
+            await asyncio.gather(*tasks)
+        except AuthError as exc:
+            aborted = exc
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            self.flush(force=True)
+        balance = self._balance_error
+        results = tuple(shared.results.get(i.name) or ImageResult(i.name, "skipped", "aborted")
+                        for i in self.plan.images)
+        return BuildReport(results, time.monotonic() - started, aborted or balance)
+
+    _balance_error: BalanceError | None = None
+
+    def flush(self, *, force: bool = False) -> None:
+        """Write the lockfile if anything changed (at most once per interval unless forced)."""
+        shared = self.shared
+        due = time.monotonic() - shared.last_flush >= self.options.lock_flush_interval
+        if not shared.dirty or not (force or due):
+            return
+        write_lockfile(self.project.manifest.lockfile_path, shared.entries)
+        shared.dirty = False
+        shared.last_flush = time.monotonic()
+        for finished in shared.finished_specs:
+            self.journal.forget(finished)
+        shared.finished_specs.clear()
+
+    async def _image(self, item: ImageStatus) -> None:
+        try:
+            result = await self._run(item)
+        except (ImageFailed, ApiError) as exc:
+            if isinstance(exc, AuthError):
+                raise
+            if isinstance(exc, BalanceError):
+                self._balance_error = exc
+                self.shared.stop_reason = f"not submitted: {exc}"
+            if self.options.fail_fast and self.shared.stop_reason is None:
+                self.shared.stop_reason = "not submitted: --fail-fast after a failure"
+            result = ImageResult(item.name, "failed", str(exc))
+        self.shared.results[item.name] = result
+        self.shared.done[item.name].set()
+        self.report(BuildEvent("finished", item.name, result.message, result))
+
+    async def _run(self, item: ImageStatus) -> ImageResult:
+        if item.action == "none":
+            return ImageResult(item.name, "up-to-date")
+        for dep in item.image.dependencies:
+            if dep in self.shared.done:
+                await self.shared.done[dep].wait()
+                if self.shared.results[dep].outcome in ("failed", "skipped"):
+                    return ImageResult(item.name, "skipped", f"dependency {dep} was not built")
+        if item.action == "restore":
+            assert item.entry is not None
+            try:
+                return await self._restore(item.image, item.entry, "restored")
+            except DownloadError as exc:
+                if not self.generate:
+                    raise ImageFailed(f"{exc}; run `assetbuild build --force '{item.name}'` "
+                                      "to generate it again") from None
+                self.report(BuildEvent("warning", item.name, f"cannot restore ({exc}); "
+                                       "generating it again"))
+                return await self._build(item.image, regenerate=True)
+        return await self._build(item.image)
+
+    async def _restore(self, image: ResolvedImage, entry: LockEntry,
+                       outcome: Outcome) -> ImageResult:
+        paths = image.output_paths(len(entry.outputs))
+        records = await restore_outputs(self.root, paths, entry.outputs, entry.result_urls,
+                                        self.cache, self.client)
+        for record in records:
+            self.digests.remember(self.root / record.path, record.sha256)
+        self._record(image.name, _with_outputs(entry, records))
+        return ImageResult(image.name, outcome, "from the local cache or the locked URLs")
+
+    async def _build(self, image: ResolvedImage, *, regenerate: bool = False) -> ImageResult:
+        dep_urls = {d: _first_url(self.shared.entries.get(d)) for d in image.dependencies}
+        spec = image_spec(image, self.plan.provider, dep_urls)
+        digest = spec_hash(spec)
+        current = self.shared.entries.get(image.name)
+        if not (self.options.force or regenerate):
+            if current is not None and current.spec_hash == digest:
+                return await self._restore(image, current, "up-to-date")
+            cached = self.cache.entry(digest)
+            if cached is not None:
+                return await self._restore(image, LockEntry.from_toml(cached), "cached")
+        journaled = self.journal.get(digest)
+        if journaled is not None and journaled.state == "done":
+            entry = LockEntry.from_toml(journaled.lock_entry)
+            return await self._restore(image, entry, "resumed")
+        async with self.in_flight:
+            status, request, resumed = await self._submit_or_resume(image, digest, journaled)
+        return await self._finish(image, spec, digest, status, request, resumed)
+
+    async def _submit_or_resume(
+        self, image: ResolvedImage, digest: str, journaled: Any
+    ) -> tuple[TaskStatus, dict[str, Any], bool]:
+        if journaled is not None:
+            self.report(BuildEvent("resumed", image.name, journaled.task_id))
+            try:
+                status = await self._poll(image.name, journaled.task_id, journaled.submitted_at)
+                return status, journaled.request, True
+            except TaskGone:
+                self.journal.forget(digest)
+        if self.shared.stop_reason:
+            raise ImageFailed(self.shared.stop_reason)
+        request = image_request(image, await self._input_urls(image))
+        task = await self.client.submit(request)
+        self.journal.submitted(digest, image.name, task.task_id, request)
+        self.report(BuildEvent("submitted", image.name, task.task_id))
+        try:
+            return await self._poll(image.name, task.task_id, time.time()), request, False
+        except TaskGone as exc:
+            self.journal.forget(digest)
+            raise ImageFailed(f"the API lost task {task.task_id} ({exc})") from None
+
+    async def _input_urls(self, image: ResolvedImage) -> list[str]:
+        urls = []
+        for ref in image.references:
+            if ref.kind == "url":
+                urls.append(ref.value)
+            elif ref.kind == "image":
+                url = _first_url(self.shared.entries.get(ref.value))
+                if url is None:
+                    raise ImageFailed(f"image:{ref.value} has no result URL")
+                urls.append(url)
+            else:
+                urls.append(await self._uploaded(ref.value, ref.sha256 or ""))
+        return urls
+
+    async def _uploaded(self, path: str, digest: str) -> str:
+        url = self.cache.upload_url(self.api_scope, digest)
+        if url is None:
+            url = await self.client.upload(self.root / path)
+            self.cache.remember_upload(self.api_scope, digest, url)
+        return url
+
+    async def _poll(self, name: str, task_id: str, submitted_at: float) -> TaskStatus:
+        polls = 0
+        while True:
+            elapsed = time.time() - submitted_at
+            if elapsed > self.timeout:
+                raise ImageFailed(f"task {task_id} still running after {self.timeout:g} s; "
+                                  "the next build resumes polling it")
+            await asyncio.sleep(self.polls.delay(elapsed, polls))
+            status = await self.client.status(task_id)
+            polls += 1
+            if status.state != "pending":
+                reported = status.cost_time
+                duration = reported / 1000 if reported is not None else time.time() - submitted_at
+                self.polls.observe(duration)
+                return status
+            self._warn_unknown_state(name, status.raw_state)
+
+    def _warn_unknown_state(self, name: str, raw_state: str) -> None:
+        from assetbuild.providers.see2ai import normalise_state
+
+        unknown = raw_state and normalise_state(raw_state) is None
+        if unknown and raw_state not in self._warned_states:
+            self._warned_states.add(raw_state)
+            self.report(BuildEvent("warning", name, f"unknown task state {raw_state!r}; "
+                                   "treating it as still running"))
+
+    async def _finish(self, image: ResolvedImage, spec: dict[str, Any], digest: str,
+                      status: TaskStatus, request: dict[str, Any], resumed: bool) -> ImageResult:
+        if status.state == "failed" or not status.result_urls:
+            self.journal.forget(digest)
+            reason = status.error or f"the task ended as {status.raw_state!r} with no result"
+            raise ImageFailed(f"task {status.task_id} failed: {reason}")
+        records = []
+        for path, url in zip(image.output_paths(len(status.result_urls)), status.result_urls,
+                             strict=True):
+            destination = self.root / path
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            sha, size = place_download(await self.client.download(url, destination), destination)
+            self.digests.remember(destination, sha)
+            records.append(OutputRecord(path, sha, size))
+        entry = LockEntry(
+            spec_hash=digest, provider=self.plan.provider, task_id=status.task_id,
+            state=status.raw_state or "completed", model=status.model,
+            result_urls=status.result_urls, request=request, outputs=tuple(records),
+            spec=locked_spec(spec), cost_points=status.cost_points, cost_time=status.cost_time,
+            input_tokens=status.input_tokens, output_tokens=status.output_tokens,
+            total_tokens=status.total_tokens, warnings=status.warnings)
+        table = entry.to_toml()
+        self.cache.put(digest, table, [self.root / r.path for r in records])
+        self.journal.done(digest, table)
+        self.shared.finished_specs.append(digest)
+        self._record(image.name, entry)
+        for warning in status.warnings:
+            self.report(BuildEvent("warning", image.name, warning))
+        return ImageResult(image.name, "resumed" if resumed else "built",
+                           f"task {status.task_id}", status.cost_points or 0, status.warnings)
+
+    def _record(self, name: str, entry: LockEntry) -> None:
+        self.shared.entries[name] = entry
+        self.shared.dirty = True
+        self.flush()
+
+
+def _first_url(entry: LockEntry | None) -> str | None:
+    return entry.result_urls[0] if entry and entry.result_urls else None
+
+
+def _with_outputs(entry: LockEntry, outputs: tuple[OutputRecord, ...]) -> LockEntry:
+    from dataclasses import replace
+
+    return replace(entry, outputs=outputs)
+
+
+def api_scope(base_url: str, api_key: str) -> str:
+    """What uploads and journal entries are scoped to: the API and the account's key."""
+    return f"{base_url}|{key_fingerprint(api_key)}"
+
+
+def state_path(project: Project) -> Path:
+    """The project's state folder."""
+    return project.manifest.state_dir

@@ -1,0 +1,88 @@
+"""The task journal: every task id is recorded the moment a submit returns.
+
+A build that dies at any point leaves its journal behind; the next build resumes
+polling those tasks instead of paying for them again. Entries are keyed by the
+spec hash, the API base URL and a fingerprint of the key (a truncated digest,
+never the key), so a different account or endpoint never resumes another's task.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from assetbuild.state import open_cache
+
+JOURNAL_FORMAT = 1
+
+
+def key_fingerprint(api_key: str) -> str:
+    """A short digest that tells keys apart without revealing them."""
+    return hashlib.sha256(f"assetbuild-key-fingerprint:{api_key}".encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """A submitted task, and its lock entry once its outputs are written."""
+
+    name: str
+    task_id: str
+    request: dict[str, Any]
+    submitted_at: float
+    state: Literal["submitted", "done"] = "submitted"
+    lock_entry: dict[str, Any] = field(default_factory=dict)
+
+
+class Journal:
+    """The journal in the state folder (diskcache: one SQLite transaction per record)."""
+
+    def __init__(self, state_dir: Path, base_url: str, api_key: str) -> None:
+        self._cache: Any = open_cache(state_dir / "journal")
+        self._scope = f"v{JOURNAL_FORMAT}|{base_url}|{key_fingerprint(api_key)}"
+
+    def _key(self, spec_hash: str) -> str:
+        return f"{self._scope}|{spec_hash}"
+
+    def get(self, spec_hash: str) -> JournalEntry | None:
+        """The journaled task for a spec, if any."""
+        data = self._cache.get(self._key(spec_hash))
+        if not isinstance(data, dict):
+            return None
+        try:
+            return JournalEntry(**data)
+        except TypeError:
+            return None
+
+    def submitted(self, spec_hash: str, name: str, task_id: str,
+                  request: dict[str, Any]) -> None:
+        """Record a task id (call this before anything else can fail)."""
+        entry = JournalEntry(name, task_id, request, time.time())
+        self._cache.set(self._key(spec_hash), asdict(entry))
+
+    def done(self, spec_hash: str, lock_entry: dict[str, Any]) -> None:
+        """Record that the task's outputs are written and what the lockfile should say."""
+        entry = self.get(spec_hash)
+        if entry is not None:
+            data = asdict(entry) | {"state": "done", "lock_entry": lock_entry}
+            self._cache.set(self._key(spec_hash), data)
+
+    def forget(self, spec_hash: str) -> None:
+        """Drop a task: it failed, is gone, or the lockfile now holds its result."""
+        self._cache.delete(self._key(spec_hash))
+
+    def entries(self) -> list[JournalEntry]:
+        """Every task journaled under this API and key."""
+        found = []
+        for key in self._cache.iterkeys():
+            if isinstance(key, str) and key.startswith(self._scope + "|"):
+                data = self._cache.get(key)
+                if isinstance(data, dict):
+                    found.append(JournalEntry(**data))
+        return found
+
+    def close(self) -> None:
+        """Release the journal's database."""
+        self._cache.close()

@@ -1,0 +1,103 @@
+"""Output files: put verified downloads in place (converting formats), restore them.
+
+Every output is written to a temporary file beside it and renamed into place, so a
+reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+from assetbuild.errors import DownloadError
+from assetbuild.fsutil import temp_path_beside
+from assetbuild.hashing import sha256_file
+from assetbuild.lockfile import OutputRecord
+
+if TYPE_CHECKING:
+    from assetbuild.cache import ResultCache
+    from assetbuild.providers.see2ai import Download, See2AIClient
+
+FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
+PILLOW_NAMES = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
+
+
+def wanted_format(path: str | Path) -> str:
+    """The image format an output path's extension asks for."""
+    return FORMATS[PurePosixPath(str(path)).suffix.lower()]
+
+
+def place_download(download: Download, destination: Path) -> tuple[str, int]:
+    """Move a verified download to ``destination``, converting it if its extension
+    asks for another format; return the written file's sha256 and size."""
+    target_format = wanted_format(destination)
+    if target_format == download.kind:
+        download.path.replace(destination)
+        return download.sha256, download.size
+    try:
+        return convert_image(download.path, destination, target_format)
+    finally:
+        download.path.unlink(missing_ok=True)
+
+
+def convert_image(source: Path, destination: Path, target_format: str) -> tuple[str, int]:
+    """Re-encode ``source`` as ``target_format`` into ``destination`` atomically."""
+    from PIL import Image
+
+    tmp = temp_path_beside(destination)
+    try:
+        with Image.open(source) as image:
+            image.load()
+            converted = image.convert("RGB") if target_format == "jpeg" else image
+            options = {"quality": 92} if target_format in ("jpeg", "webp") else {}
+            converted.save(tmp, format=PILLOW_NAMES[target_format], **options)
+        digest, size = sha256_file(tmp), tmp.stat().st_size
+        tmp.replace(destination)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return digest, size
+
+
+async def restore_outputs(
+    root: Path,
+    paths: Sequence[str],
+    records: Sequence[OutputRecord],
+    result_urls: Sequence[str],
+    cache: ResultCache,
+    client: See2AIClient | None,
+) -> tuple[OutputRecord, ...]:
+    """Bring each output back to its locked bytes: from the cache, else the locked URL.
+
+    ``paths`` are where the outputs belong now (they may have moved since locking).
+    Raise DownloadError when neither source can give the locked bytes.
+    """
+    restored = []
+    for index, (path, record) in enumerate(zip(paths, records, strict=True)):
+        destination = root / path
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        current = sha256_file(destination) if destination.is_file() else None
+        if current != record.sha256 and not cache.restore(record.sha256, destination):
+            await _fetch_locked(destination, record, result_urls, index, client)
+        restored.append(OutputRecord(path, record.sha256, record.bytes))
+    return tuple(restored)
+
+
+async def _fetch_locked(
+    destination: Path, record: OutputRecord, result_urls: Sequence[str], index: int,
+    client: See2AIClient | None,
+) -> None:
+    if client is None or index >= len(result_urls):
+        raise DownloadError(f"{destination.name}: not in the local cache and no locked URL "
+                            "to fetch it from")
+    download = await client.download(result_urls[index], destination)
+    tmp = temp_path_beside(destination)
+    try:
+        digest, _ = place_download(download, tmp)
+        if digest != record.sha256:
+            raise DownloadError(f"{result_urls[index]} no longer serves the locked image "
+                                f"(sha256 {digest[:12]}..., locked {record.sha256[:12]}...)")
+        tmp.replace(destination)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,118 @@
+"""Build progress for people: a live rich display on a terminal, plain lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+from types import TracebackType
+from typing import IO, Any
+
+from assetbuild.engine import BuildEvent, BuildReport, Outcome
+
+OUTCOME_WORDS: dict[Outcome, str] = {
+    "built": "built", "resumed": "resumed", "cached": "from cache", "restored": "restored",
+    "up-to-date": "up to date", "failed": "FAILED", "skipped": "skipped",
+}
+
+
+def summary_line(report: BuildReport) -> str:
+    """One sentence: what happened to how many images, points spent, time taken."""
+    parts = [f"{report.count(o)} {OUTCOME_WORDS[o]}" for o in OUTCOME_WORDS if report.count(o)]
+    if report.count("up-to-date") == len(report.results):
+        return f"Nothing to do: {len(report.results)} images up to date."
+    body = ", ".join(parts)
+    return f"{body}; {report.points_spent} points spent; {report.elapsed:.1f} s."
+
+
+def report_json(report: BuildReport) -> dict[str, Any]:
+    """The ``--json`` summary of a build or pull."""
+    counts = {o: report.count(o) for o in OUTCOME_WORDS if report.count(o)}
+    return {
+        "counts": counts,
+        "points_spent": report.points_spent,
+        "elapsed": round(report.elapsed, 3),
+        "aborted": str(report.aborted) if report.aborted else None,
+        "images": [r.to_json() for r in report.results],
+    }
+
+
+class PlainReporter:
+    """One line per event on a stream (for logs, CI and pipes)."""
+
+    def __init__(self, stream: IO[str] | None = None, *, quiet: bool = False,
+                 verbose: bool = False) -> None:
+        self.stream = stream or sys.stderr
+        self.quiet = quiet
+        self.verbose = verbose
+
+    def __call__(self, event: BuildEvent) -> None:
+        line = self.format(event)
+        if line:
+            print(line, file=self.stream, flush=True)
+
+    def format(self, event: BuildEvent) -> str | None:
+        """The line for an event, or None when this verbosity hides it."""
+        if event.kind == "finished" and event.result is not None:
+            result = event.result
+            failed = result.outcome in ("failed", "skipped")
+            if self.quiet and not failed:
+                return None
+            if result.outcome == "up-to-date" and not self.verbose:
+                return None
+            detail = f": {result.message}" if result.message and (failed or self.verbose) else ""
+            points = f" ({result.cost_points} points)" if result.cost_points else ""
+            return f"{OUTCOME_WORDS[result.outcome]:<11} {event.name}{points}{detail}"
+        if event.kind == "warning":
+            return f"warning     {event.name}: {event.message}"
+        if self.verbose and not self.quiet:
+            return f"{event.kind:<11} {event.name} {event.message}"
+        return None
+
+    def __enter__(self) -> PlainReporter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class RichReporter:
+    """A live line of counts and elapsed time, with a line printed per finished image."""
+
+    def __init__(self, total: int, *, verbose: bool = False) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.console = Console(stderr=True)
+        self.plain = PlainReporter(verbose=verbose)
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
+                                                                      "{task.total}"),
+            TimeElapsedColumn(), console=self.console, transient=True)
+        self.task = self.progress.add_task("building", total=total)
+        self.counts: dict[Outcome, int] = {}
+        self.in_flight = 0
+        self.started = time.monotonic()
+
+    def __call__(self, event: BuildEvent) -> None:
+        if event.kind in ("submitted", "resumed"):
+            self.in_flight += 1
+        if event.kind == "finished" and event.result is not None:
+            outcome = event.result.outcome
+            self.counts[outcome] = self.counts.get(outcome, 0) + 1
+            if outcome in ("built", "resumed") or (outcome == "failed" and self.in_flight):
+                self.in_flight = max(0, self.in_flight - 1)
+            self.progress.advance(self.task)
+        line = self.plain.format(event)
+        if line:
+            self.progress.console.print(line, markup=False, highlight=False)
+        counts = ", ".join(f"{n} {OUTCOME_WORDS[o]}" for o, n in self.counts.items())
+        self.progress.update(self.task, description=f"{self.in_flight} in flight"
+                             + (f", {counts}" if counts else ""))
+
+    def __enter__(self) -> RichReporter:
+        self.progress.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.progress.stop()
