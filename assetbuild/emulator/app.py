@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -144,7 +145,7 @@ class Emulator:
             Route("/_emulator/stats", self._get_stats, methods=["GET"]),
             Route("/_emulator/config", self._set_config, methods=["POST"]),
             Route("/_emulator/reset", self._reset, methods=["POST"]),
-        ])
+        ], exception_handlers={HTTPException: _http_exception})
 
     def configure(self, **changes: Any) -> None:
         """Change latency or faults while running."""
@@ -411,6 +412,12 @@ def _warnings(body: dict[str, Any]) -> list[str] | None:
     if len(body["prompt"].split()) < 4:
         return ["The prompt is very short; describe subject, style and composition."]
     return None
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    """Starlette's own errors (unknown path, bad multipart) in the API's error shape."""
+    assert isinstance(exc, HTTPException)
+    return _error(exc.status_code, str(exc.detail), headers=exc.headers)
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:

@@ -1,0 +1,35 @@
+"""The emulator against the project's OpenAPI description, with schemathesis.
+
+Every generated request, valid or not, gets an answer the description allows and
+never a 5xx; valid requests are accepted and invalid ones refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+
+import assetbuild.emulator
+from assetbuild.emulator import Emulator, EmulatorConfig
+from assetbuild.emulator.server import BackgroundEmulator
+
+SPEC = Path(assetbuild.emulator.__file__).with_name("openapi.yaml")
+schema = schemathesis.openapi.from_path(SPEC)
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    with BackgroundEmulator(Emulator(EmulatorConfig(seed=1, api_key="sk-contract"))) as served:
+        yield served.base_url
+
+
+@schema.parametrize()
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                                 HealthCheck.function_scoped_fixture])
+def test_emulator_conforms(case: schemathesis.Case, base_url: str) -> None:
+    case.call_and_validate(base_url=base_url, headers={"Authorization": "Bearer sk-contract"})
