@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
@@ -31,5 +32,5 @@ def base_url() -> Iterator[str]:
 @settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                  HealthCheck.function_scoped_fixture])
-def test_emulator_conforms(case: schemathesis.Case, base_url: str) -> None:
+def test_emulator_conforms(case: schemathesis.Case[Any], base_url: str) -> None:
     case.call_and_validate(base_url=base_url, headers={"Authorization": "Bearer sk-contract"})
