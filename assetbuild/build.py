@@ -28,7 +28,10 @@ LOCK_NAME = "build.lock"
 @contextlib.contextmanager
 def build_lock(project: Project, *, wait: bool = True,
                on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
-    """Hold the project's build lock; wait for another build, or raise LockedError."""
+    """Hold the project's build lock; wait for another build, or raise LockedError.
+
+    Once held, temporary files left by a killed build are removed.
+    """
     import filelock
 
     state = project.manifest.state_dir
@@ -44,6 +47,9 @@ def build_lock(project: Project, *, wait: bool = True,
             on_wait(f"{message}; waiting for it to finish")
         lock.acquire()
     try:
+        # Whatever a killed build left half-written is ours to remove now.
+        remove_stale_temp_files(project.root / project.manifest.settings.out_dir)
+        remove_stale_temp_files(project.manifest.lockfile_path.parent, recursive=False)
         yield
     finally:
         lock.release()
@@ -67,7 +73,6 @@ def build(
     provider = project.provider(options.provider)
     project.plan(options.targets, provider=provider)  # report manifest and lockfile errors early
     with build_lock(project, wait=wait, on_wait=on_wait):
-        remove_stale_temp_files(project.root / project.manifest.settings.out_dir)
         plan = project.plan(options.targets, provider=provider, force=options.force)
         return _run(project, plan, options, reporter, emulator, environ, cache_dir)
 

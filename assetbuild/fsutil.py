@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import tempfile
 from collections.abc import Iterator
@@ -13,6 +14,21 @@ TEMP_PREFIX = ".assetbuild-tmp-"
 """Temporary files are named with this prefix so that leftovers can be found and removed."""
 
 
+@functools.cache
+def _file_mode() -> int:
+    """The mode a plain ``open()`` would give a new file: 0o666 less the umask."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _make_temp(folder: Path) -> tuple[int, Path]:
+    """mkstemp in ``folder``, with the permissions of an ordinary new file (not 0600)."""
+    fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=folder)
+    os.fchmod(fd, _file_mode())
+    return fd, Path(name)
+
+
 @contextlib.contextmanager
 def atomic_writer(path: Path) -> Iterator[IO[bytes]]:
     """Yield a binary file that replaces ``path`` only when the block ends without error.
@@ -21,8 +37,7 @@ def atomic_writer(path: Path) -> Iterator[IO[bytes]]:
     ``os.replace``d over ``path``: readers see the old file or the new one, never half.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
-    tmp = Path(tmp_name)
+    fd, tmp = _make_temp(path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
@@ -43,9 +58,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def temp_path_beside(path: Path) -> Path:
     """Create and return an empty temporary file in ``path``'s folder (caller renames it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
+    fd, tmp = _make_temp(path.parent)
     os.close(fd)
-    return Path(tmp_name)
+    return tmp
 
 
 def relative_path_problem(value: str) -> str | None:
@@ -79,12 +94,17 @@ def resolve_inside(root: Path, relative: str) -> Path:
     return candidate
 
 
-def remove_stale_temp_files(folder: Path) -> int:
-    """Delete temporary files that a killed run left in ``folder`` and below; return the count."""
+def remove_stale_temp_files(folder: Path, *, recursive: bool = True) -> int:
+    """Delete temporary files a killed run left in ``folder`` (and below); return the count.
+
+    Call it only while holding the build lock: a running build's own temporary files
+    look the same.
+    """
     removed = 0
     if not folder.is_dir():
         return 0
-    for tmp in folder.rglob(f"{TEMP_PREFIX}*"):
+    found = folder.rglob(f"{TEMP_PREFIX}*") if recursive else folder.glob(f"{TEMP_PREFIX}*")
+    for tmp in found:
         with contextlib.suppress(OSError):
             tmp.unlink()
             removed += 1

@@ -6,6 +6,7 @@ import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -161,3 +162,18 @@ def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
         monkeypatch.setenv("SEE2AI_BASE_URL", server.base_url)
         monkeypatch.setenv("SEE2AI_API_KEY", "sk-test-key")
         yield Served(emulator, server.base_url, "sk-test-key")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the crash trials' figures (for docs/reliability.md) when any ran."""
+    from tests.test_reliability import CRASH_FIGURES
+
+    if not CRASH_FIGURES:
+        return
+    accepted = sum(f[1] for f in CRASH_FIGURES)
+    recorded = sum(f[2] for f in CRASH_FIGURES)
+    orphans = sum(f[3] for f in CRASH_FIGURES)
+    terminalreporter.write_line(
+        f"crash trials: {len(CRASH_FIGURES)} kills; {accepted} submits accepted before the "
+        f"kills, {recorded} of them recorded (journal or lockfile), {orphans} answered "
+        "too late to record (paid again on resume); 0 images lost")

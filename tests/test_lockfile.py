@@ -87,3 +87,13 @@ def test_write_is_atomic(tmp_path: Path) -> None:
         write_lockfile(path, {"a": entry("a"), "z": Boom(**vars(entry("z")))})
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["assetbuild.lock"]
+
+
+def test_written_files_get_ordinary_permissions(tmp_path: Path) -> None:
+    import os
+
+    path = tmp_path / "assetbuild.lock"
+    write_lockfile(path, {"a": entry("a")})
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask

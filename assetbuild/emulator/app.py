@@ -116,6 +116,8 @@ class _Task:
     fails: bool
     results: int
     observed_terminal: bool = False
+    answered: float | None = None
+    """When the submit's answer was handed to the server (monotonic clock)."""
 
     def state(self, now: float) -> str:
         elapsed = now - self.submitted
@@ -152,6 +154,12 @@ class Emulator:
         self.config = self.config.update(changes)
         if "seed" in changes:
             self._random = random.Random(self.config.seed)
+
+    def submit_times(self) -> dict[str, tuple[str, float, float | None]]:
+        """task id -> (prompt, created, answered) for every accepted submit (monotonic)."""
+        with self._lock:
+            return {t.task_id: (t.request["prompt"], t.submitted, t.answered)
+                    for t in self._tasks.values()}
 
     def reset(self) -> None:
         """Forget every task and count."""
@@ -251,6 +259,7 @@ class Emulator:
         if self._roll(self.config.hang_rate):
             self._count_fault("hang")
             await asyncio.sleep(self.config.hang_seconds)
+        task.answered = time.monotonic()
         return JSONResponse({"task_id": task.task_id, "status": "pending", "state": "pending"})
 
     async def _submit_sync(self, request: Request) -> Response:
