@@ -149,10 +149,12 @@ def check(manifest_path: Path, targets: tuple[str, ...], provider: str | None,
 @cli.command()
 @manifest_option
 @click.argument("targets", nargs=-1, required=True)
-def render(manifest_path: Path, targets: tuple[str, ...]) -> int:
+@json_option
+def render(manifest_path: Path, targets: tuple[str, ...], as_json: bool) -> int:
     """Print the exact request JSON a build would send for TARGET (no network).
 
-    One image prints its request; several print an object keyed by image name.
+    One image prints its request; several print an object keyed by image name. The
+    output is always JSON; --json is accepted for symmetry with the other commands.
     """
     from assetbuild import report
 

@@ -216,3 +216,36 @@ def test_start_up_commands_do_not_import_heavy_modules(args: list[str]) -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, timeout=30)
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_emulator_command_serves_a_build(project: ProjectDir,
+                                             isolated_environment: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "assetbuild", "emulator", "--port", str(port), "--latency",
+         "0.2", "--rate-429", "0.2", "--retry-after", "0.05", "--seed", "4"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        import httpx
+
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                httpx.get(f"{base}/_emulator/stats", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        grid(project, 5)
+        env = loopback_env(base, isolated_environment)
+        build = cli("build", "-f", str(project.manifest), env=env)
+        _, err = build.communicate(timeout=60)
+        assert build.returncode == 0, err
+        stats = httpx.get(f"{base}/_emulator/stats", timeout=5).json()
+        assert stats["submits"] == 5 and stats["faults"].get("429", 0) > 0
+    finally:
+        server.terminate()
+        server.communicate(timeout=10)

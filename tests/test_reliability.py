@@ -112,6 +112,7 @@ def test_balance_running_out_mid_build(project: ProjectDir, run_cli: RunCli,
     result = run_cli("build", "-f", str(project.manifest))
     assert result.code == 3 and "Insufficient balance" in result.err
     assert len(assert_consistent(project)) == 9 == served.emulator.stats.submits
+    assert served.emulator.stats.refusals[402] <= 4, "no new submissions after the first 402"
 
 
 CRASH_FIGURES: list[tuple[int, int, int, int]] = []

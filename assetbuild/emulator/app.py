@@ -92,6 +92,8 @@ class EmulatorStats:
     submits: int = 0
     submits_by_prompt: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
+    refusals: Counter[int] = field(default_factory=Counter)
+    """Submits refused by status code (400, 401, 402), faults aside."""
     status_polls: int = 0
     downloads: int = 0
     uploads: int = 0
@@ -104,6 +106,7 @@ class EmulatorStats:
         data = asdict(self)
         data["submits_by_prompt"] = dict(self.submits_by_prompt)
         data["faults"] = dict(self.faults)
+        data["refusals"] = {str(code): n for code, n in self.refusals.items()}
         return data
 
 
@@ -211,7 +214,17 @@ class Emulator:
         return None
 
     async def _create_task(self, request: Request) -> tuple[_Task | None, Response | None]:
-        refused = self._auth_error(request) or self._http_fault(request)
+        fault = self._http_fault(request)
+        if fault:
+            return None, fault
+        task, refused = await self._validated_task(request)
+        if refused is not None:
+            with self._lock:
+                self.stats.refusals[refused.status_code] += 1
+        return task, refused
+
+    async def _validated_task(self, request: Request) -> tuple[_Task | None, Response | None]:
+        refused = self._auth_error(request)
         if refused:
             return None, refused
         try:
