@@ -65,15 +65,21 @@ def build(
     cache_dir: Path | None = None,
     wait: bool = True,
     on_wait: Callable[[str], None] | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
 ) -> BuildReport:
-    """Build the stale images of ``project``; see :class:`assetbuild.engine.BuildOptions`."""
+    """Build the stale images of ``project``; see :class:`assetbuild.engine.BuildOptions`.
+
+    ``on_plan`` is called with the plan before any work starts (progress displays
+    use it for their totals).
+    """
     from assetbuild.engine import BuildOptions
 
     options = options or BuildOptions()
     provider = project.provider(options.provider)
-    project.plan(options.targets, provider=provider)  # report manifest and lockfile errors early
     with build_lock(project, wait=wait, on_wait=on_wait):
         plan = project.plan(options.targets, provider=provider, force=options.force)
+        if on_plan:
+            on_plan(plan)
         return _run(project, plan, options, reporter, emulator, environ, cache_dir)
 
 
@@ -86,6 +92,7 @@ def pull(
     environ: Mapping[str, str] | None = None,
     cache_dir: Path | None = None,
     wait: bool = True,
+    on_plan: Callable[[Plan], None] | None = None,
 ) -> BuildReport:
     """Restore missing or modified outputs from the cache or the locked URLs; never generate."""
     from dataclasses import replace
@@ -95,6 +102,8 @@ def pull(
     provider = project.provider(provider)
     with build_lock(project, wait=wait):
         plan = project.plan(targets, provider=provider)
+        if on_plan:
+            on_plan(plan)
         wanted = tuple(i for i in plan.images if i.action != "build")
         unbuilt = [ImageResult(i.name, "skipped", f"{i.status}: {i.reason}; pull never "
                                f"generates, run `assetbuild build '{i.name}'`")
@@ -126,7 +135,7 @@ async def _run_async(
     from assetbuild.engine import Builder, api_scope
     from assetbuild.journal import Journal
     from assetbuild.providers import api_key_for, base_url_for, open_client
-    from assetbuild.state import FileDigests
+    from assetbuild.state import FileDigests, StateStore
 
     provider = plan.provider
     needs_key = generate and any(item.action == "build" for item in plan.images)
@@ -135,7 +144,8 @@ async def _run_async(
     jobs = options.jobs or project.manifest.settings.jobs
     cache = _open_cache(cache_dir, environ)
     journal = Journal(project.manifest.state_dir, base_url, key)
-    digests = FileDigests(project.manifest.state_dir)
+    store = StateStore(project.manifest.state_dir)
+    digests = FileDigests(store)
     client = open_client(provider, environ=environ, emulator=emulator,
                          max_connections=max(jobs * 2, 20), api_key=key)
     try:
@@ -144,7 +154,8 @@ async def _run_async(
         return await builder.run()
     finally:
         await client.aclose()
-        digests.close()
+        digests.save()
+        store.close()
         journal.close()
         cache.close()
 

@@ -197,10 +197,10 @@ def build(manifest_path: Path, targets: tuple[str, ...], jobs: int | None, force
     project = _project(manifest_path)
     options = BuildOptions(targets=targets, force=force, jobs=jobs, provider=provider,
                            fail_fast=fail_fast)
-    total = len(project.plan(targets, provider=provider, force=force).images)
-    with _reporter(total, as_json, quiet, verbose) as reporter:
+    with _reporter(as_json, quiet, verbose) as reporter:
         report = run_build(project, options, reporter=reporter, wait=not no_wait,
-                           on_wait=lambda message: echo(message, err=True))
+                           on_wait=lambda message: echo(message, err=True),
+                           on_plan=reporter.planned)
     return _finish(report, as_json, quiet)
 
 
@@ -217,19 +217,18 @@ def pull(manifest_path: Path, targets: tuple[str, ...], no_wait: bool, provider:
     from assetbuild.build import pull as run_pull
 
     project = _project(manifest_path)
-    total = len(project.plan(targets, provider=provider).images)
-    with _reporter(total, as_json, quiet, verbose) as reporter:
+    with _reporter(as_json, quiet, verbose) as reporter:
         report = run_pull(project, targets, provider=provider, reporter=reporter,
-                          wait=not no_wait)
+                          wait=not no_wait, on_plan=reporter.planned)
     return _finish(report, as_json, quiet)
 
 
-def _reporter(total: int, as_json: bool, quiet: bool, verbose: bool) -> Any:
+def _reporter(as_json: bool, quiet: bool, verbose: bool) -> Any:
     from assetbuild.progress import PlainReporter, RichReporter
 
     if as_json or quiet or not sys.stderr.isatty():
         return PlainReporter(quiet=quiet or as_json, verbose=verbose)
-    return RichReporter(total, verbose=verbose)
+    return RichReporter(verbose=verbose)
 
 
 def _finish(report: Any, as_json: bool, quiet: bool) -> int:

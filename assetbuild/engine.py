@@ -176,7 +176,9 @@ class Builder:
         due = time.monotonic() - shared.last_flush >= self.options.lock_flush_interval
         if not shared.dirty or not (force or due):
             return
-        write_lockfile(self.project.manifest.lockfile_path, shared.entries)
+        # The last write also refreshes the parsed copy, so the next check parses nothing.
+        store = self.digests.store if force else None
+        write_lockfile(self.project.manifest.lockfile_path, shared.entries, store)
         shared.dirty = False
         shared.last_flush = time.monotonic()
         for finished in shared.finished_specs:

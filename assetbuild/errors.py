@@ -66,6 +66,10 @@ class ManifestError(AssetbuildError):
         return "\n".join(str(p) for p in self.problems)
 
 
+class TemplateProblem(Exception):
+    """A template failed to compile or render (internal: it becomes a manifest Problem)."""
+
+
 class LockfileError(AssetbuildError):
     """The lockfile cannot be used; it is never silently overwritten."""
 

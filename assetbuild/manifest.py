@@ -128,13 +128,19 @@ def read_manifest(path: Path) -> tuple[Manifest, list[Problem]]:
     Raise ManifestError only when nothing can be read (missing file, broken TOML).
     """
     path = path.resolve()
+    return parse_manifest(read_manifest_text(path), path)
+
+
+def read_manifest_text(path: Path) -> str:
+    """The manifest's text; a ManifestError if it is missing or not UTF-8."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ManifestError([Problem(path, "no such manifest file")]) from None
+    except IsADirectoryError:
+        raise ManifestError([Problem(path, "is a folder, not a manifest file")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError([Problem(path, f"cannot be read: {exc}")]) from None
-    return parse_manifest(text, path)
 
 
 def parse_manifest(text: str, path: Path) -> tuple[Manifest, list[Problem]]:

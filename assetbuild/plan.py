@@ -7,6 +7,7 @@ every output exists with the locked sha256. Otherwise its status says why.
 from __future__ import annotations
 
 import fnmatch
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,21 +172,33 @@ def make_plan(
     provider: str,
     targets: Iterable[str] = (),
     force: bool = False,
+    spec_hashes: dict[str, str] | None = None,
 ) -> Plan:
-    """The status of each selected image (and its dependencies), in dependency order."""
+    """The status of each selected image (and its dependencies), in dependency order.
+
+    ``spec_hashes`` memoises the spec hashes of images without ``image:`` references
+    (they depend on the resolution and the provider only); missing ones are added.
+    """
     selected = set(select_targets(resolved, targets))
     statuses: dict[str, ImageStatus] = {}
     root = resolved.manifest.root
+    memo = spec_hashes if spec_hashes is not None else {}
     for image in resolved.images:
         if image.name not in selected:
             continue
         entry = lockfile.get(image.name)
-        spec = image_spec(image, provider, locked_urls(lockfile, image.dependencies))
-        digest = spec_hash(spec)
+        spec: dict[str, Any] | None = None
+        digest = memo.get(image.name) if not image.dependencies else None
+        if digest is None:
+            spec = image_spec(image, provider, locked_urls(lockfile, image.dependencies))
+            digest = spec_hash(spec)
+            if not image.dependencies:
+                memo[image.name] = digest
         upstream = [d for d in image.dependencies if statuses[d].action == "build"]
         if entry is None:
             status = ImageStatus(image, "new", "not in the lockfile", digest)
         elif force or entry.spec_hash != digest:
+            spec = spec or image_spec(image, provider, locked_urls(lockfile, image.dependencies))
             fields = tuple(changed_fields(spec, locked_fields(entry))) or ("references",)
             reason = "--force" if force else f"{', '.join(fields)} changed"
             status = ImageStatus(image, "changed", reason, digest, fields, entry)
@@ -203,11 +216,12 @@ def _output_status(
     image: ResolvedImage, entry: LockEntry, digest: str, root: Path, digests: FileDigests
 ) -> ImageStatus:
     expected = image.output_paths(len(entry.outputs))
+    prefix = f"{root}{os.sep}"
     for path, record in zip(expected, entry.outputs, strict=True):
         if path != record.path:
             return ImageStatus(image, "missing-output", f"{path} is missing (output moved "
                                f"from {record.path})", digest, (), entry)
-        found = digests.digest(root / path)
+        found = digests.digest(prefix + path)
         if found is None:
             return ImageStatus(image, "missing-output", f"{path} is missing", digest, (), entry)
         if found != record.sha256:

@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from assetbuild.engine import BuildEvent, BuildReport, Outcome
+from assetbuild.plan import Plan
 
 OUTCOME_WORDS: dict[Outcome, str] = {
     "built": "built", "resumed": "resumed", "cached": "from cache", "restored": "restored",
@@ -68,6 +69,9 @@ class PlainReporter:
             return f"{event.kind:<11} {event.name} {event.message}"
         return None
 
+    def planned(self, plan: Plan) -> None:
+        """Nothing to prepare for plain lines."""
+
     def __enter__(self) -> PlainReporter:
         return self
 
@@ -78,7 +82,7 @@ class PlainReporter:
 class RichReporter:
     """A live line of counts and elapsed time, with a line printed per finished image."""
 
-    def __init__(self, total: int, *, verbose: bool = False) -> None:
+    def __init__(self, *, verbose: bool = False) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -88,10 +92,14 @@ class RichReporter:
             TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
                                                                       "{task.total}"),
             TimeElapsedColumn(), console=self.console, transient=True)
-        self.task = self.progress.add_task("building", total=total)
+        self.task = self.progress.add_task("planning", total=None)
         self.counts: dict[Outcome, int] = {}
         self.in_flight = 0
         self.started = time.monotonic()
+
+    def planned(self, plan: Plan) -> None:
+        """Set the total once the plan is known."""
+        self.progress.update(self.task, total=len(plan.images), description="starting")
 
     def __call__(self, event: BuildEvent) -> None:
         if event.kind in ("submitted", "resumed"):

@@ -7,18 +7,21 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from assetbuild._types import PROVIDERS
+from assetbuild import __version__
+from assetbuild._types import PROVIDERS, STATE_DIR_NAME
 from assetbuild.errors import UsageError
+from assetbuild.hashing import sha256_text
 from assetbuild.lockfile import Lockfile, read_lockfile
-from assetbuild.manifest import DEFAULT_MANIFEST, Manifest, read_manifest
+from assetbuild.manifest import DEFAULT_MANIFEST, Manifest, parse_manifest, read_manifest_text
 from assetbuild.plan import Plan, locked_urls, make_plan, select_targets
 from assetbuild.resolve import ResolvedImage, ResolvedManifest, resolve_manifest
-from assetbuild.state import FileDigests
+from assetbuild.state import FileDigests, StateStore
 
 
 def image_request(
@@ -42,9 +45,28 @@ class Project:
 
     @classmethod
     def load(cls, path: Path | str = DEFAULT_MANIFEST) -> Project:
-        """Load and resolve the manifest at ``path``; raise ManifestError on any problem."""
-        manifest, problems = read_manifest(Path(path))
-        return cls(manifest, resolve_manifest(manifest, problems))
+        """Load and resolve the manifest at ``path``; raise ManifestError on any problem.
+
+        A resolution is kept in the state folder and reused while the manifest's bytes
+        and every file it read (prompt files, includes, references) are unchanged, so a
+        no-op check of 10,000 images renders no template.
+        """
+        path = Path(path).resolve()
+        text = read_manifest_text(path)
+        store = StateStore(path.parent / STATE_DIR_NAME)
+        try:
+            key = f"resolved:{__version__}:{path}"
+            digest = sha256_text(text)
+            cached = store.get(key)
+            if isinstance(cached, tuple) and cached[0] == digest and cached[1].inputs.unchanged():
+                resolved: ResolvedManifest = cached[1]
+                return cls(resolved.manifest, resolved)
+            manifest, problems = parse_manifest(text, path)
+            resolved = replace(resolve_manifest(manifest, problems), token=uuid.uuid4().hex)
+            store.set(key, (digest, resolved))
+            return cls(manifest, resolved)
+        finally:
+            store.close()
 
     @property
     def root(self) -> Path:
@@ -71,18 +93,29 @@ class Project:
         lockfile: Lockfile | None = None,
     ) -> Plan:
         """Every selected image's status; reads files but never the network."""
-        digests = FileDigests(self.manifest.state_dir)
+        store = StateStore(self.manifest.state_dir)
+        digests = FileDigests(store)
+        provider = self.provider(provider)
+        memo_key = f"spec-hashes:{__version__}:{self.manifest.path}:{provider}"
+        memo = store.get(memo_key)
+        hashes = memo[1] if isinstance(memo, tuple) and memo[0] == self.resolved.token else {}
+        known = len(hashes)
         try:
             return make_plan(
                 self.resolved,
-                lockfile if lockfile is not None else self.read_lockfile(),
+                lockfile if lockfile is not None else read_lockfile(
+                    self.manifest.lockfile_path, store),
                 digests,
-                provider=self.provider(provider),
+                provider=provider,
                 targets=targets,
                 force=force,
+                spec_hashes=hashes,
             )
         finally:
-            digests.close()
+            if len(hashes) != known:
+                store.set(memo_key, (self.resolved.token, hashes))
+            digests.save()
+            store.close()
 
     def select(self, targets: Iterable[str]) -> list[ResolvedImage]:
         """The images named by ``targets`` (and their dependencies), in dependency order."""

@@ -17,6 +17,7 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
+from assetbuild.errors import TemplateProblem
 from assetbuild.fsutil import resolve_inside
 
 MAX_REPEAT = 100_000
@@ -24,15 +25,13 @@ MAX_REPEAT = 100_000
 MAX_EXPONENT = 1_000
 
 
-class TemplateProblem(Exception):
-    """A template failed to compile or render; the message is meant for the user."""
-
-
 class _FolderLoader(jinja2.BaseLoader):
     """Loads ``{% include %}`` and ``prompt_file`` templates from inside one folder."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.loaded: dict[Path, tuple[int, int, int]] = {}
+        """Every file read, with the stat that says whether it changed since."""
 
     def get_source(
         self, environment: jinja2.Environment, template: str
@@ -43,7 +42,9 @@ class _FolderLoader(jinja2.BaseLoader):
             raise jinja2.TemplateNotFound(f"{template} ({exc})") from None
         try:
             source = path.read_text(encoding="utf-8")
-            mtime = path.stat().st_mtime_ns
+            stat = path.stat()
+            mtime = stat.st_mtime_ns
+            self.loaded[path] = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
         except (OSError, UnicodeDecodeError) as exc:
             raise jinja2.TemplateNotFound(f"{template} ({exc})") from None
 
@@ -77,10 +78,10 @@ class _SafeEnvironment(SandboxedEnvironment):
         return super().call_binop(context, operator_name, left, right)
 
 
-def make_environment(root: Path) -> jinja2.Environment:
-    """A sandboxed, strict environment whose loader reads only inside ``root``."""
+def make_environment(loader: jinja2.BaseLoader) -> jinja2.Environment:
+    """A sandboxed, strict environment (give it a loader that reads only inside a folder)."""
     env = _SafeEnvironment(
-        loader=_FolderLoader(root),
+        loader=loader,
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         keep_trailing_newline=False,
@@ -99,7 +100,8 @@ class TemplateRenderer:
     """Compiles each template source once and renders it with a size limit."""
 
     def __init__(self, root: Path) -> None:
-        self.env = make_environment(root)
+        self.loader = _FolderLoader(root)
+        self.env = make_environment(self.loader)
         self._compiled: dict[str, jinja2.Template] = {}
 
     def render(self, source: str, context: Mapping[str, Any], limit: int) -> str:

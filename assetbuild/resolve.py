@@ -10,17 +10,16 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from assetbuild._types import ASPECT_RATIOS, MAX_PROMPT_CHARS, OUTPUT_SUFFIXES, RESOLUTIONS
-from assetbuild.errors import ManifestError, Problem
+from assetbuild.errors import ManifestError, Problem, TemplateProblem
 from assetbuild.fsutil import relative_path_problem, resolve_inside
-from assetbuild.hashing import sha256_file
+from assetbuild.hashing import sha256_file, stat_key
 from assetbuild.manifest import ImageDecl, Manifest, did_you_mean, matrix_label
-from assetbuild.render import TemplateProblem, TemplateRenderer
 
 MAX_FIELD_CHARS = 1_000
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -57,6 +56,8 @@ class ResolvedImage:
 
     def output_paths(self, count: int) -> list[str]:
         """Output paths for ``count`` results: name.png, name-2.png, name-3.png, ..."""
+        if count == 1:
+            return [self.output]
         primary = PurePosixPath(self.output)
         return [self.output] + [
             str(primary.with_name(f"{primary.stem}-{i}{primary.suffix}"))
@@ -65,11 +66,34 @@ class ResolvedImage:
 
 
 @dataclass(frozen=True)
+class ResolutionInputs:
+    """What a resolution read besides the manifest, to tell whether it still holds."""
+
+    files: tuple[tuple[str, tuple[int, int, int]], ...] = ()
+    """Template and reference files with their (size, mtime_ns, inode)."""
+    folders: tuple[tuple[str, str], ...] = ()
+    """Output folders and where they resolved to (symlinks followed)."""
+
+    def unchanged(self) -> bool:
+        """Whether every file and folder is as it was (one stat or resolve each)."""
+        try:
+            for name, key in self.files:
+                if stat_key(Path(name).stat()) != key:
+                    return False
+        except OSError:
+            return False
+        return all(str(Path(name).resolve()) == resolved for name, resolved in self.folders)
+
+
+@dataclass(frozen=True)
 class ResolvedManifest:
     """All images of a manifest, in dependency order (every image after its references)."""
 
     manifest: Manifest
     images: tuple[ResolvedImage, ...]
+    inputs: ResolutionInputs = field(default_factory=ResolutionInputs)
+    token: str = ""
+    """Names this resolution in the state folder (memos made from it carry it)."""
 
     def by_name(self) -> dict[str, ResolvedImage]:
         """Images keyed by name."""
@@ -94,7 +118,7 @@ def resolve_manifest(
     if resolver.problems:
         raise ManifestError(resolver.problems)
     ordered = order_by_dependencies(images, manifest)
-    return ResolvedManifest(manifest, tuple(ordered))
+    return ResolvedManifest(manifest, tuple(ordered), resolver.inputs())
 
 
 def order_by_dependencies(images: list[ResolvedImage], manifest: Manifest) -> list[ResolvedImage]:
@@ -151,14 +175,35 @@ def default_output(decl: ImageDecl, matrix_values: Mapping[str, Any]) -> str:
 
 class _Resolver:
     def __init__(self, manifest: Manifest) -> None:
+        from assetbuild.render import TemplateRenderer
+
         self.manifest = manifest
         self.root = manifest.root
         self.renderer = TemplateRenderer(manifest.root)
         self.problems: list[Problem] = []
         self._file_digests: dict[Path, str] = {}
+        self._files_read: dict[str, tuple[int, int, int]] = {}
+        self._folders: dict[str, str | ValueError] = {}
         self.expanded_names: set[str] = set()
         out_dir = manifest.settings.out_dir
         self.out_dir = PurePosixPath(out_dir)
+
+    def inputs(self) -> ResolutionInputs:
+        files = dict(self._files_read)
+        files.update({str(p): key for p, key in self.renderer.loader.loaded.items()})
+        folders = {name: r for name, r in self._folders.items() if isinstance(r, str)}
+        return ResolutionInputs(tuple(sorted(files.items())), tuple(sorted(folders.items())))
+
+    def _folder_problem(self, relative: PurePosixPath) -> str | None:
+        """Whether an output folder stays inside the manifest's folder (checked once each)."""
+        key = str(self.root / relative)
+        if key not in self._folders:
+            try:
+                self._folders[key] = str(resolve_inside(self.root, str(relative)))
+            except ValueError as exc:
+                self._folders[key] = exc
+        found = self._folders[key]
+        return str(found) if isinstance(found, ValueError) else None
 
     def fail(self, decl: ImageDecl, field_name: str, message: str, name: str) -> None:
         problem = self.manifest.problem(message, decl, field_name)
@@ -242,10 +287,7 @@ class _Resolver:
         if problem is None and PurePosixPath(value).suffix.lower() not in OUTPUT_SUFFIXES:
             problem = f"must end in one of {', '.join(OUTPUT_SUFFIXES)}"
         if problem is None:
-            try:
-                resolve_inside(self.root, str(self.out_dir / value))
-            except ValueError as exc:
-                problem = str(exc)
+            problem = self._folder_problem((self.out_dir / value).parent)
         if problem:
             self.fail(decl, "output", f"{value!r} {problem}", name)
             return None
@@ -283,6 +325,7 @@ class _Resolver:
             return None
         digest = self._file_digests.get(path)
         if digest is None:
+            self._files_read[str(path)] = stat_key(path.stat())
             digest = self._file_digests[path] = sha256_file(path)
         return Reference("file", str(PurePosixPath(value)), digest)
 

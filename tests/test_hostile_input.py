@@ -73,7 +73,10 @@ def test_corrupt_state_is_reported_not_overwritten(
     simple_project: ProjectDir, run_cli: RunCli
 ) -> None:
     lock_as_built(simple_project)
+    import shutil
+
     state = simple_project.root / ".assetbuild" / "state"
+    shutil.rmtree(state, ignore_errors=True)
     state.mkdir(parents=True)
     (state / "cache.db").write_bytes(b"this is not a sqlite database" * 100)
     result = run_cli("check", "-f", str(simple_project.manifest))

@@ -9,7 +9,7 @@ import pytest
 
 from assetbuild.errors import UsageError
 from assetbuild.project import Project
-from assetbuild.state import FileDigests
+from assetbuild.state import FileDigests, StateStore
 from tests.conftest import ProjectDir, lock_as_built
 
 
@@ -92,9 +92,11 @@ def test_stat_cache_skips_unchanged_files(tmp_path: Path) -> None:
     state = tmp_path / ".assetbuild"
     target = tmp_path / "out.png"
     target.write_bytes(b"first")
-    digests = FileDigests(state)
+    store = StateStore(state)
+    digests = FileDigests(store)
     first = digests.digest(target)
-    digests.close()
+    digests.save()
+    store.close()
 
     # Same size, same mtime, same inode: the cached digest is trusted (as make trusts
     # mtimes), which is what lets a no-op check skip reading every file.
@@ -102,10 +104,54 @@ def test_stat_cache_skips_unchanged_files(tmp_path: Path) -> None:
     with target.open("r+b") as handle:
         handle.write(b"FIRST")
     os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    assert FileDigests(state).digest(target) == first
+    assert FileDigests(StateStore(state)).digest(target) == first
 
     # A new mtime means the file is read and hashed again.
     os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
-    again = FileDigests(state)
+    again = FileDigests(StateStore(state))
     assert again.digest(target) != first
-    assert FileDigests(state).digest(tmp_path / "absent.png") is None
+    assert FileDigests(StateStore(state)).digest(tmp_path / "absent.png") is None
+
+
+def test_cached_resolution_notices_every_input(project: ProjectDir) -> None:
+    """The resolution kept in .assetbuild is dropped when anything it read changes."""
+    project.write("prompts/p.j2", 'Hello {% include "prompts/part.j2" %}')
+    project.write("prompts/part.j2", "world")
+    project.write("ref.png", "reference one")
+    project.write_manifest("""
+        version = 1
+        [images.a]
+        prompt_file = "prompts/p.j2"
+        references = ["ref.png"]
+    """)
+    lock_as_built(project)
+    assert Project.load(project.manifest).plan().up_to_date
+    assert Project.load(project.manifest).plan().up_to_date  # now from the cache
+
+    (project.root / "prompts/part.j2").write_text("there, a longer include")
+    assert statuses(project)["a"] == ("changed", ("prompt",))
+    lock_as_built(project)
+    (project.root / "ref.png").write_text("reference two, longer")
+    assert statuses(project)["a"] == ("changed", ("references",))
+
+
+def test_cached_resolution_rechecks_symlink_escapes(project: ProjectDir) -> None:
+    import shutil
+
+    from assetbuild.errors import ManifestError
+
+    project.write_manifest('version = 1\n[images.a]\nprompt = "a"\noutput = "sub/a.png"\n')
+    (project.root / "generated" / "sub").mkdir(parents=True)
+    Project.load(project.manifest)
+    shutil.rmtree(project.root / "generated" / "sub")
+    (project.root / "generated" / "sub").symlink_to(project.root.parent)
+    with pytest.raises(ManifestError, match="leads outside"):
+        Project.load(project.manifest)
+
+
+def test_cached_lockfile_notices_hand_edits(simple_project: ProjectDir) -> None:
+    lock_as_built(simple_project)
+    assert Project.load(simple_project.manifest).plan().up_to_date
+    lock = simple_project.root / "assetbuild.lock"
+    lock.write_text(lock.read_text().replace('spec_hash = "', 'spec_hash = "0', 1))
+    assert not Project.load(simple_project.manifest).plan().up_to_date

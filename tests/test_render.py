@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from assetbuild.render import TemplateProblem, TemplateRenderer
+from assetbuild.errors import TemplateProblem
+from assetbuild.render import TemplateRenderer
 
 
 @pytest.fixture
