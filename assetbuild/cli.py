@@ -307,6 +307,7 @@ def cache_clear() -> int:
 @click.option("--balance", default=None, type=int, help="Points before 402 (default: unlimited).")
 @click.option("--api-key", default=None, help="Accept only this key (default: any bearer key).")
 @click.option("--seed", default=None, type=int, help="Seed the fault rolls.")
+@click.option("--plain-images", is_flag=True, help="Flat images without captions (load tests).")
 def emulator(host: str, port: int, latency: float, latency_max: float | None,
              **faults: Any) -> int:
     """Serve the SEE2AI-compatible emulator over HTTP (point SEE2AI_BASE_URL at it)."""

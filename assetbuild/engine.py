@@ -29,7 +29,7 @@ from assetbuild.errors import (
 )
 from assetbuild.hashing import locked_spec, spec_hash
 from assetbuild.journal import Journal, key_fingerprint
-from assetbuild.lockfile import LockEntry, OutputRecord, write_lockfile
+from assetbuild.lockfile import LockEntry, LockfileWriter, OutputRecord
 from assetbuild.outputs import place_download, restore_outputs
 from assetbuild.plan import ImageStatus, Plan, image_spec
 from assetbuild.polling import PollSchedule
@@ -104,8 +104,8 @@ class BuildOptions:
     fail_fast: bool = False
     lock_flush_interval: float = 1.0
     first_poll: float | None = None
-    """Seconds before the first status poll while no task has finished yet (default:
-    1 s for the API, 0.05 s for the in-process emulator, where polls cost nothing)."""
+    """Seconds between status polls while no task has finished yet (default: 0.5 s for
+    the API, 0.05 s for the in-process emulator, where polls cost nothing)."""
 
 
 class ImageFailed(AssetbuildError):
@@ -123,6 +123,7 @@ class _Shared:
     stop_reason: str | None = None
     dirty: bool = False
     last_flush: float = field(default_factory=time.monotonic)
+    last_flush_took: float = 0.0
 
 
 class Builder:
@@ -142,9 +143,10 @@ class Builder:
         settings = project.manifest.settings
         self.timeout = settings.timeout
         self.in_flight = asyncio.Semaphore(options.jobs or settings.jobs)
-        first_poll = options.first_poll or (0.05 if plan.provider == "emulator" else 1.0)
+        first_poll = options.first_poll or (0.05 if plan.provider == "emulator" else 0.5)
         self.polls = PollSchedule(initial=first_poll)
         self.shared = _Shared(entries=dict(plan.lockfile.entries))
+        self.lock_writer = LockfileWriter()
         self._warned_states: set[str] = set()
 
     async def run(self) -> BuildReport:
@@ -173,14 +175,18 @@ class Builder:
     def flush(self, *, force: bool = False) -> None:
         """Write the lockfile if anything changed (at most once per interval unless forced)."""
         shared = self.shared
-        due = time.monotonic() - shared.last_flush >= self.options.lock_flush_interval
+        # Never spend more than about a fifth of the time writing the lockfile.
+        interval = max(self.options.lock_flush_interval, 4 * shared.last_flush_took)
+        due = time.monotonic() - shared.last_flush >= interval
         if not shared.dirty or not (force or due):
             return
         # The last write also refreshes the parsed copy, so the next check parses nothing.
         store = self.digests.store if force else None
-        write_lockfile(self.project.manifest.lockfile_path, shared.entries, store)
+        started = time.monotonic()
+        self.lock_writer.write(self.project.manifest.lockfile_path, shared.entries, store)
         shared.dirty = False
         shared.last_flush = time.monotonic()
+        shared.last_flush_took = shared.last_flush - started
         for finished in shared.finished_specs:
             self.journal.forget(finished)
         shared.finished_specs.clear()
@@ -352,6 +358,8 @@ class Builder:
                            f"task {status.task_id}", status.cost_points or 0, status.warnings)
 
     def _record(self, name: str, entry: LockEntry) -> None:
+        if self.shared.entries.get(name) == entry:
+            return  # a restore to the same paths changes nothing in the lockfile
         self.shared.entries[name] = entry
         self.shared.dirty = True
         self.flush()

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import functools
+import itertools
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import IO
@@ -14,19 +13,19 @@ TEMP_PREFIX = ".assetbuild-tmp-"
 """Temporary files are named with this prefix so that leftovers can be found and removed."""
 
 
-@functools.cache
-def _file_mode() -> int:
-    """The mode a plain ``open()`` would give a new file: 0o666 less the umask."""
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o666 & ~umask
+_TEMP_NUMBERS = itertools.count()
 
 
 def _make_temp(folder: Path) -> tuple[int, Path]:
-    """mkstemp in ``folder``, with the permissions of an ordinary new file (not 0600)."""
-    fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=folder)
-    os.fchmod(fd, _file_mode())
-    return fd, Path(name)
+    """Create a new temporary file in ``folder``: a name no one else uses (pid and a
+    counter, created exclusively) and the mode of any new file (0o666 less the umask),
+    not mkstemp's 0600. Cheaper than mkstemp, which matters restoring 10,000 files."""
+    while True:
+        path = folder / f"{TEMP_PREFIX}{os.getpid()}-{next(_TEMP_NUMBERS)}"
+        try:
+            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666), path
+        except FileExistsError:  # left by an earlier process with the same pid
+            continue
 
 
 @contextlib.contextmanager

@@ -176,23 +176,51 @@ def parse_lockfile(data: Mapping[str, Any], path: Path) -> Lockfile:
     return Lockfile(entries)
 
 
+HEADER = "# Written by assetbuild. Commit it; do not edit by hand.\n"
+
+
+class LockfileWriter:
+    """Serialises lockfiles, each entry once: rewriting 10,000 entries to add one
+    costs one tomli-w call, not 10,000. The bytes are exactly those of tomli-w
+    dumping the whole document (a table per image, sorted by name)."""
+
+    def __init__(self) -> None:
+        self._fragments: dict[str, tuple[LockEntry, str]] = {}
+
+    def render(self, entries: Mapping[str, LockEntry]) -> bytes:
+        """The lockfile's bytes: the same entries always give the same bytes."""
+        parts = []
+        for name in sorted(entries):
+            entry = entries[name]
+            known = self._fragments.get(name)
+            if known is None or known[0] is not entry:
+                known = (entry, tomli_w.dumps({"images": {name: entry.to_toml()}}))
+                self._fragments[name] = known
+            parts.append(known[1])
+        body = f"version = {LOCKFILE_VERSION}\n"
+        if parts:
+            body += "\n" + "\n".join(parts)
+        return (HEADER + body).encode("utf-8")
+
+    def write(
+        self, path: Path, entries: Mapping[str, LockEntry], store: StateStore | None = None
+    ) -> None:
+        """Replace the lockfile atomically (and refresh its parsed copy in ``store``)."""
+        atomic_write_bytes(path, self.render(entries))
+        if store is not None:
+            store.set(_cache_key(path), (stat_key(path.stat()), Lockfile(dict(entries))))
+
+
 def dump_lockfile(entries: Mapping[str, LockEntry]) -> bytes:
     """The lockfile's bytes: the same entries always give the same bytes."""
-    document = {
-        "version": LOCKFILE_VERSION,
-        "images": {name: entries[name].to_toml() for name in sorted(entries)},
-    }
-    header = b"# Written by assetbuild. Commit it; do not edit by hand.\n"
-    return header + tomli_w.dumps(document).encode("utf-8")
+    return LockfileWriter().render(entries)
 
 
 def write_lockfile(
     path: Path, entries: Mapping[str, LockEntry], store: StateStore | None = None
 ) -> None:
     """Replace the lockfile at ``path`` atomically (and refresh its parsed copy in ``store``)."""
-    atomic_write_bytes(path, dump_lockfile(entries))
-    if store is not None:
-        store.set(_cache_key(path), (stat_key(path.stat()), Lockfile(dict(entries))))
+    LockfileWriter().write(path, entries, store)
 
 
 def _typed(table: Mapping[str, Any], key: str, kind: type) -> Any:

@@ -6,6 +6,7 @@ reader never sees half a file.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
@@ -77,11 +78,19 @@ async def restore_outputs(
     for index, (path, record) in enumerate(zip(paths, records, strict=True)):
         destination = root / path
         destination.parent.mkdir(parents=True, exist_ok=True)
-        current = sha256_file(destination) if destination.is_file() else None
-        if current != record.sha256 and not cache.restore(record.sha256, destination):
+        # File work releases the GIL: restoring in threads uses every core.
+        restored_here = await asyncio.to_thread(_restore_file, destination, record, cache)
+        if not restored_here:
             await _fetch_locked(destination, record, result_urls, index, client)
         restored.append(OutputRecord(path, record.sha256, record.bytes))
     return tuple(restored)
+
+
+def _restore_file(destination: Path, record: OutputRecord, cache: ResultCache) -> bool:
+    """Whether ``destination`` now holds the locked bytes (already, or from the cache)."""
+    if destination.is_file() and sha256_file(destination) == record.sha256:
+        return True
+    return cache.restore(record.sha256, destination)
 
 
 async def _fetch_locked(

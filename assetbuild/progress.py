@@ -64,7 +64,7 @@ class PlainReporter:
             points = f" ({result.cost_points} points)" if result.cost_points else ""
             return f"{OUTCOME_WORDS[result.outcome]:<11} {event.name}{points}{detail}"
         if event.kind == "warning":
-            return f"warning     {event.name}: {event.message}"
+            return None if self.quiet else f"warning     {event.name}: {event.message}"
         if self.verbose and not self.quiet:
             return f"{event.kind:<11} {event.name} {event.message}"
         return None

@@ -96,6 +96,15 @@ def test_lifecycle_and_documented_output_fields() -> None:
     assert emulator.stats.max_in_flight == 1 and emulator.stats.in_flight == 0
 
 
+def test_plain_images_have_the_right_size() -> None:
+    emulator = Emulator(EmulatorConfig(plain_images=True))
+    task = call(emulator, "POST", SUBMIT, json={"prompt": "p", "aspect_ratio": "9:16",
+                                               "resolution": "2K"}, headers=KEY).json()
+    url = status_of(emulator, task["task_id"])["result_urls"][0]
+    with Image.open(io.BytesIO(call(emulator, "GET", url).content)) as image:
+        assert image.size == (1152, 2048)
+
+
 @pytest.mark.parametrize(("aspect", "resolution", "size"), [
     ("auto", "1K", (1024, 1024)), ("16:9", "2K", (2048, 1152)), ("9:16", "1K", (576, 1024)),
     ("4:3", "4K", (4096, 3072)), ("3:4", "2K", (1536, 2048)), ("1:1", "4K", (4096, 4096)),

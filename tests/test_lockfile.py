@@ -97,3 +97,26 @@ def test_written_files_get_ordinary_permissions(tmp_path: Path) -> None:
     umask = os.umask(0o022)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_incremental_writer_gives_the_bytes_of_a_whole_dump(tmp_path: Path) -> None:
+    import tomli_w
+
+    from assetbuild.lockfile import HEADER, LockfileWriter
+
+    entries = {name: entry(name) for name in ("b", "a", 'needs "quotes"', "card[x=1]")}
+    writer = LockfileWriter()
+    first = writer.render(entries)
+    entries["a"] = entry("a", cost_points=99)
+    second = writer.render(entries)
+    whole = tomli_w.dumps({"version": 1, "images": {n: entries[n].to_toml()
+                                                    for n in sorted(entries)}})
+    assert second == (HEADER + whole).encode() and first != second
+    assert read_lockfile_bytes(tmp_path, second) == entries
+    assert tomllib.loads(LockfileWriter().render({}).decode()) == {"version": 1}
+
+
+def read_lockfile_bytes(folder: Path, data: bytes) -> dict[str, LockEntry]:
+    path = folder / "check.lock"
+    path.write_bytes(data)
+    return dict(read_lockfile(path).entries)

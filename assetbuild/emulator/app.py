@@ -35,7 +35,7 @@ from assetbuild._types import (
     RESOLUTIONS,
     UPLOAD_ACTION,
 )
-from assetbuild.emulator.images import placeholder_png
+from assetbuild.emulator.images import placeholder_png, plain_png
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -75,6 +75,8 @@ class EmulatorConfig:
     balance: int | None = None
     api_key: str | None = None
     seed: int | None = None
+    plain_images: bool = False
+    """Flat images without the prompt drawn on them (cheaper, for load tests)."""
 
     def update(self, changes: dict[str, Any]) -> EmulatorConfig:
         """A copy with ``changes`` applied; unknown names raise ValueError."""
@@ -338,7 +340,8 @@ class Emulator:
         with self._lock:
             self.stats.downloads += 1
         body = task.request
-        data = await asyncio.to_thread(placeholder_png, body["prompt"],
+        draw = plain_png if self.config.plain_images else placeholder_png
+        data = await asyncio.to_thread(draw, body["prompt"],
                                        body.get("aspect_ratio", "auto"),
                                        body.get("resolution", "2K"), index)
         if self._roll(self.config.truncate_rate):

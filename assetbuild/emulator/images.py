@@ -24,6 +24,22 @@ def image_size(aspect_ratio: str, resolution: str) -> tuple[int, int]:
     return round(long_side * w / h), long_side
 
 
+def plain_png(prompt: str, aspect_ratio: str, resolution: str, index: int = 0) -> bytes:
+    """A flat image of the right size in a colour drawn from the prompt (no caption).
+
+    About 5 ms instead of 20: for load tests, where the server's drawing would
+    otherwise be what is measured.
+    """
+    from PIL import Image
+
+    seed = hashlib.sha256(f"{prompt}\0{index}".encode()).digest()
+    image = Image.new("P", image_size(aspect_ratio, resolution), 0)
+    image.putpalette(list(seed[:3]))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
 @lru_cache(maxsize=32)
 def placeholder_png(prompt: str, aspect_ratio: str, resolution: str, index: int = 0) -> bytes:
     """A PNG that shows the prompt and its own size, in colours drawn from the prompt."""
