@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -53,10 +52,10 @@ class ResultCache:
         """Whether the bytes of a digest are cached."""
         return f"blob:{sha256}" in self._cache
 
-    def put(self, spec_hash: str, lock_entry: dict[str, Any], files: list[Path]) -> None:
-        """Cache a finished image: its lock entry and the bytes of each output file."""
-        for path in files:
-            digest = _sha256_file(path)
+    def put(self, spec_hash: str, lock_entry: dict[str, Any],
+            files: list[tuple[Path, str]]) -> None:
+        """Cache a finished image: its lock entry and each output file (path, sha256)."""
+        for path, digest in files:
             if not self.has_blob(digest):
                 with path.open("rb") as handle:
                     self._cache.set(f"blob:{digest}", handle, read=True)
@@ -113,20 +112,3 @@ class ResultCache:
     def close(self) -> None:
         """Release the cache's database."""
         self._cache.close()
-
-
-def copy_file(source: Path, destination: Path) -> None:
-    """Copy a file atomically (temp file beside the destination, then rename)."""
-    tmp = temp_path_beside(destination)
-    try:
-        shutil.copyfile(source, tmp)
-        tmp.replace(destination)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _sha256_file(path: Path) -> str:
-    from assetbuild.hashing import sha256_file
-
-    return sha256_file(path)

@@ -30,7 +30,7 @@ from assetbuild.errors import (
 from assetbuild.hashing import locked_spec, spec_hash
 from assetbuild.journal import Journal, key_fingerprint
 from assetbuild.lockfile import LockEntry, LockfileWriter, OutputRecord
-from assetbuild.outputs import place_download, restore_outputs
+from assetbuild.outputs import place_download, restore_many_from_cache, restore_outputs
 from assetbuild.plan import ImageStatus, Plan, image_spec
 from assetbuild.polling import PollSchedule
 from assetbuild.project import Project, image_request
@@ -154,7 +154,9 @@ class Builder:
         started = time.monotonic()
         shared = self.shared
         shared.done = {item.name: asyncio.Event() for item in self.plan.images}
-        tasks = [asyncio.create_task(self._image(item)) for item in self.plan.images]
+        restored = self._restore_from_cache()
+        tasks = [asyncio.create_task(self._image(item)) for item in self.plan.images
+                 if item.name not in restored]
         aborted: AuthError | None = None
         try:
             await asyncio.gather(*tasks)
@@ -190,6 +192,33 @@ class Builder:
         for finished in shared.finished_specs:
             self.journal.forget(finished)
         shared.finished_specs.clear()
+
+    def _restore_from_cache(self) -> set[str]:
+        """Restore, many at a time, the outputs the cache holds; return the images done.
+
+        One pass in threads instead of an asyncio task per image: restoring 10,000
+        deleted outputs is file work, not network work.
+        """
+        items = [i for i in self.plan.images if i.action == "restore" and i.entry is not None]
+        work = [(i.image.output_paths(len(i.entry.outputs)), i.entry.outputs)  # type: ignore[union-attr]
+                for i in items]
+        done: set[str] = set()
+        for item, (paths, records), ok in zip(
+                items, work, restore_many_from_cache(self.root, work, self.cache), strict=True):
+            if not ok:
+                continue
+            assert item.entry is not None
+            restored = tuple(OutputRecord(p, r.sha256, r.bytes) for p, r in zip(paths, records,
+                                                                                  strict=True))
+            for record in restored:
+                self.digests.remember(self.root / record.path, record.sha256)
+            self._record(item.name, _with_outputs(item.entry, restored))
+            result = ImageResult(item.name, "restored", "from the local cache")
+            self.shared.results[item.name] = result
+            self.shared.done[item.name].set()
+            self.report(BuildEvent("finished", item.name, result.message, result))
+            done.add(item.name)
+        return done
 
     async def _image(self, item: ImageStatus) -> None:
         try:
@@ -348,7 +377,7 @@ class Builder:
             input_tokens=status.input_tokens, output_tokens=status.output_tokens,
             total_tokens=status.total_tokens, warnings=status.warnings)
         table = entry.to_toml()
-        self.cache.put(digest, table, [self.root / r.path for r in records])
+        self.cache.put(digest, table, [(self.root / r.path, r.sha256) for r in records])
         self.journal.done(digest, table)
         self.shared.finished_specs.append(digest)
         self._record(image.name, entry)

@@ -86,6 +86,26 @@ async def restore_outputs(
     return tuple(restored)
 
 
+def restore_many_from_cache(
+    root: Path, work: Sequence[tuple[Sequence[str], Sequence[OutputRecord]]],
+    cache: ResultCache, workers: int = 4,
+) -> list[bool]:
+    """For each (paths, records): whether every output now holds its locked bytes,
+    taken from the cache where needed. Many files at once, in threads (file work
+    releases the GIL); what the cache lacks is left for :func:`restore_outputs`."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    for folder in sorted({(root / p).parent for paths, _ in work for p in paths}):
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def restore(job: tuple[Sequence[str], Sequence[OutputRecord]]) -> bool:
+        paths, records = job
+        return all(_restore_file(root / p, r, cache) for p, r in zip(paths, records, strict=True))
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(restore, work, chunksize=32))
+
+
 def _restore_file(destination: Path, record: OutputRecord, cache: ResultCache) -> bool:
     """Whether ``destination`` now holds the locked bytes (already, or from the cache)."""
     if destination.is_file() and sha256_file(destination) == record.sha256:

@@ -43,7 +43,7 @@ class PollSchedule:
             if elapsed < DENSE_UNTIL:
                 return self.initial * random.uniform(0.95, 1.05)
             return min(MAX_DELAY, max(self.initial, elapsed * 0.5)) * random.uniform(0.9, 1.1)
-        target = typical * 1.02 + 0.01
+        target = typical + min(0.02, typical * 0.02) + 0.005
         if elapsed < target:
             return target - elapsed
         overdue = elapsed - typical

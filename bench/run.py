@@ -1,7 +1,8 @@
 """assetbuild's benchmarks: one table, each figure beside a baseline timed in the same run.
 
     python bench/run.py            # the full run (several minutes on 2 cores)
-    python bench/run.py --quick    # a small smoke run (CI runs it so the bench never rots)
+    python bench/run.py --quick    # a small smoke run (CI runs it so the bench never rots;
+                                   # its targets are advisory, a failing command fails it)
 
 It serves the emulator over loopback with the installed CLI (``assetbuild emulator``)
 and drives ``assetbuild`` as a user would, in a temporary folder. Exit status 1 when
@@ -185,8 +186,10 @@ def makefile_baseline(folder: Path, count: int, repeats: int) -> float:
     for i in range(count):
         (folder / "out" / f"{i}.png").write_text("x")
     targets = " ".join(f"out/{i}.png" for i in range(count))
-    (folder / "Makefile").write_text(f"all: {targets}\nout/%.png: src/%.txt\n\tcp $< $@\n")
-    return median_of(["make", "-q", "-C", str(folder), "all"], repeats)
+    rules = "".join(f"out/{i}.png: src/{i}.txt\n\tcp $< $@\n" for i in range(count))
+    (folder / "Makefile").write_text(f"all: {targets}\n{rules}")
+    # -r: no built-in implicit rules, which make would otherwise try for each source
+    return median_of(["make", "-r", "-q", "-C", str(folder), "all"], repeats)
 
 
 def noop(rows: list[Row], sizes: Sizes, manifest: Path, count: int, env: dict[str, str],
@@ -195,7 +198,7 @@ def noop(rows: list[Row], sizes: Sizes, manifest: Path, count: int, env: dict[st
     make = makefile_baseline(scratch / f"make-{count}", count, sizes.noop_repeats)
     for command in ("check", "plan", "build"):
         value = median_of([CLI, command, "-q", "-f", str(manifest)], sizes.noop_repeats, env=env)
-        rows.append(Row(f"no-op {command}, {count} images", value, "s", "make -q", make,
+        rows.append(Row(f"no-op {command}, {count} images", value, "s", "make -r -q", make,
                         value / make, "<= 1.0 s" if is_largest else "",
                         value <= 1.0 if is_largest else None))
     state = manifest.parent / ".assetbuild"
@@ -327,6 +330,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     missed = [r.figure for r in rows if r.ok is False]
     if missed:
         print(f"\nmissed: {', '.join(missed)}")
+    if args.quick:
+        # The targets are set for the full sizes; at smoke-test sizes on a shared
+        # machine they are advisory. A failing command still fails the run (assert).
+        return 0
     return 1 if missed else 0
 
 
