@@ -10,13 +10,8 @@ import asyncio
 
 import httpx
 
-from assetbuild.emulator.app import (
-    ConnectionDropped,
-    Emulator,
-    EmulatorConfig,
-    EmulatorStats,
-    validate_input,
-)
+from assetbuild.emulator.app import ConnectionDropped, Emulator, EmulatorConfig, EmulatorStats
+from assetbuild.emulator.contract import validate_input
 
 IN_PROCESS_BASE_URL = "http://see2ai-emulator.invalid"
 """The base URL the in-process emulator answers to (``.invalid`` never resolves)."""

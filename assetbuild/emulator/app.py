@@ -17,10 +17,8 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
-from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -29,23 +27,21 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from assetbuild._types import (
-    ASPECT_RATIOS,
     IMAGE_ACTION,
-    MAX_PROMPT_CHARS,
-    RESOLUTIONS,
     UPLOAD_ACTION,
+)
+from assetbuild.emulator.asgi import ABORT_EXTENSION, Receive, Scope, Send
+from assetbuild.emulator.contract import (
+    TruncatedResponse,
+    error,
+    http_exception,
+    validate_input,
+    warnings_for,
 )
 from assetbuild.emulator.images import placeholder_png, plain_png
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-
 COST_POINTS = {"1K": 10, "2K": 20, "4K": 40}
 OUTPUT_TOKENS = {"1K": 1290, "2K": 2580, "4K": 5160}
-INPUT_FIELDS = {"prompt", "input_urls", "image_input", "aspect_ratio", "resolution"}
-ABORT_EXTENSION = "assetbuild.abort"
 _RESULTS_MARKER = re.compile(r"\[\[results=(\d+)\]\]")
 
 
@@ -152,7 +148,7 @@ class Emulator:
             Route("/_emulator/stats", self._get_stats, methods=["GET"]),
             Route("/_emulator/config", self._set_config, methods=["POST"]),
             Route("/_emulator/reset", self._reset, methods=["POST"]),
-        ], exception_handlers={HTTPException: _http_exception})
+        ], exception_handlers={HTTPException: http_exception})
 
     def configure(self, **changes: Any) -> None:
         """Change latency or faults while running."""
@@ -196,23 +192,23 @@ class Emulator:
     def _http_fault(self, request: Request, *, allow_504: bool = False) -> Response | None:
         if self._roll(self.config.rate_429):
             self._count_fault("429")
-            return _error(429, "Provider rate limit exceeded.",
+            return error(429, "Provider rate limit exceeded.",
                           headers={"Retry-After": f"{self.config.retry_after:g}"})
         if self._roll(self.config.rate_500):
             self._count_fault("500")
-            return _error(500, "SEE2AI image generation submit, polling, or re-hosting failed.")
+            return error(500, "SEE2AI image generation submit, polling, or re-hosting failed.")
         if allow_504 and self._roll(self.config.rate_504):
             self._count_fault("504")
-            return _error(504, "Polling timed out before the task reached a terminal state.")
+            return error(504, "Polling timed out before the task reached a terminal state.")
         return None
 
     def _auth_error(self, request: Request) -> Response | None:
         header = request.headers.get("authorization", "")
         scheme, _, key = header.partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
-            return _error(401, "Provider authentication failed: no bearer API key.")
+            return error(401, "Provider authentication failed: no bearer API key.")
         if self.config.api_key is not None and key.strip() != self.config.api_key:
-            return _error(401, "Provider authentication failed: invalid API key.")
+            return error(401, "Provider authentication failed: invalid API key.")
         return None
 
     async def _create_task(self, request: Request) -> tuple[_Task | None, Response | None]:
@@ -232,14 +228,14 @@ class Emulator:
         try:
             body = await request.json()
         except ValueError:
-            return None, _error(400, "Input validation failed: the body is not JSON.")
+            return None, error(400, "Input validation failed: the body is not JSON.")
         problem = validate_input(body)
         if problem:
-            return None, _error(400, f"Input validation failed: {problem}")
+            return None, error(400, f"Input validation failed: {problem}")
         cost = COST_POINTS[body.get("resolution", "2K")]
         with self._lock:
             if self.config.balance is not None and self.config.balance < cost:
-                return None, _error(402, "Insufficient balance.")
+                return None, error(402, "Insufficient balance.")
             if self.config.balance is not None:
                 self.config.balance -= cost
             task = self._new_task(body)
@@ -283,7 +279,7 @@ class Emulator:
             return refused
         assert task is not None
         if task.duration > 60:
-            return _error(504, "Polling timed out before the task reached a terminal state.")
+            return error(504, "Polling timed out before the task reached a terminal state.")
         await asyncio.sleep(task.duration)
         return JSONResponse(self._task_output(task, str(request.base_url)))
 
@@ -295,7 +291,7 @@ class Emulator:
             self.stats.status_polls += 1
             task = self._tasks.get(request.path_params["task_id"])
         if task is None:
-            return _error(404, "Task not found.")
+            return error(404, "Task not found.")
         if self.config.slow_status:
             self._count_fault("slow-status")
             await asyncio.sleep(self.config.slow_status)
@@ -325,7 +321,7 @@ class Emulator:
             output_tokens=OUTPUT_TOKENS[resolution],
             total_tokens=input_tokens + OUTPUT_TOKENS[resolution],
             provider_config_id=None,
-            warnings=_warnings(task.request),
+            warnings=warnings_for(task.request),
         )
         return output
 
@@ -336,7 +332,7 @@ class Emulator:
         task = self._tasks.get(request.path_params["task_id"])
         index = request.path_params["index"]
         if task is None or index >= task.results or task.state(time.monotonic()) != "completed":
-            return _error(404, "No such file.")
+            return error(404, "No such file.")
         with self._lock:
             self.stats.downloads += 1
         body = task.request
@@ -346,7 +342,7 @@ class Emulator:
                                        body.get("resolution", "2K"), index)
         if self._roll(self.config.truncate_rate):
             self._count_fault("truncate")
-            return _TruncatedResponse(data)
+            return TruncatedResponse(data)
         return Response(data, media_type="image/png")
 
     async def _upload(self, request: Request) -> Response:
@@ -356,7 +352,7 @@ class Emulator:
         async with request.form() as form:
             upload = form.get("file")
             if upload is None or isinstance(upload, str):
-                return _error(400, "Input validation failed: a multipart 'file' field is "
+                return error(400, "Input validation failed: a multipart 'file' field is "
                               "required.")
             data = await upload.read()
         digest = hashlib.sha256(data).hexdigest()[:32]
@@ -369,7 +365,7 @@ class Emulator:
     async def _uploaded(self, request: Request) -> Response:
         data = self._uploads.get(request.path_params["digest"])
         if data is None:
-            return _error(404, "No such upload.")
+            return error(404, "No such upload.")
         return Response(data, media_type="application/octet-stream")
 
     async def _get_stats(self, request: Request) -> Response:
@@ -379,7 +375,7 @@ class Emulator:
         try:
             self.configure(**(await request.json()))
         except (ValueError, TypeError) as exc:
-            return _error(400, str(exc))
+            return error(400, str(exc))
         return JSONResponse(asdict(self.config) | {"api_key": None})
 
     async def _reset(self, request: Request) -> Response:
@@ -387,63 +383,3 @@ class Emulator:
         return JSONResponse({"reset": True})
 
 
-class _TruncatedResponse(Response):
-    """Announces the full length, sends half, then cuts the connection."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        data = bytes(self.body)
-        await send({"type": "http.response.start", "status": 200, "headers": [
-            (b"content-type", b"image/png"), (b"content-length", str(len(data)).encode())]})
-        await send({"type": "http.response.body", "body": data[: len(data) // 2],
-                    "more_body": True})
-        abort = scope.get("extensions", {}).get(ABORT_EXTENSION)
-        if abort is not None:
-            abort()
-            await asyncio.sleep(0)
-        else:
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-def validate_input(body: Any) -> str | None:
-    """Why ``body`` is not a valid ImageGenerationInput, or None if it is."""
-    if not isinstance(body, dict):
-        return "the body must be a JSON object"
-    unknown = sorted(set(body) - INPUT_FIELDS)
-    if unknown:
-        return f"unknown field(s): {', '.join(unknown)}"
-    prompt = body.get("prompt")
-    if not isinstance(prompt, str):
-        return "prompt is required and must be a string"
-    if len(prompt) > MAX_PROMPT_CHARS:
-        return f"prompt is longer than {MAX_PROMPT_CHARS} characters"
-    for name in ("input_urls", "image_input"):
-        urls = body.get(name)
-        if urls is None:
-            continue
-        if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
-            return f"{name} must be a list of strings or null"
-        for url in urls:
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                return f"{name} must hold public http(s) URLs, not {url[:80]!r}"
-    if body.get("aspect_ratio", "auto") not in ASPECT_RATIOS:
-        return f"aspect_ratio must be one of {', '.join(ASPECT_RATIOS)}"
-    if body.get("resolution", "2K") not in RESOLUTIONS:
-        return f"resolution must be one of {', '.join(RESOLUTIONS)}"
-    return None
-
-
-def _warnings(body: dict[str, Any]) -> list[str] | None:
-    if len(body["prompt"].split()) < 4:
-        return ["The prompt is very short; describe subject, style and composition."]
-    return None
-
-
-async def _http_exception(request: Request, exc: Exception) -> Response:
-    """Starlette's own errors (unknown path, bad multipart) in the API's error shape."""
-    assert isinstance(exc, HTTPException)
-    return _error(exc.status_code, str(exc.detail), headers=exc.headers)
-
-
-def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
-    return JSONResponse({"detail": message}, status_code=status, headers=headers)

@@ -10,7 +10,8 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from assetbuild.emulator.app import ABORT_EXTENSION, Emulator
+from assetbuild.emulator.app import Emulator
+from assetbuild.emulator.asgi import ABORT_EXTENSION
 
 
 class _AbortableH11Protocol(H11Protocol):

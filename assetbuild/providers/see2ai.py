@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import hashlib
-import ipaddress
 import json
 import random
 import time
@@ -50,6 +49,7 @@ from assetbuild.errors import (
     TransientError,
 )
 from assetbuild.fsutil import temp_path_beside
+from assetbuild.providers.safety import check_download_url, verify_image
 
 SUCCEEDED = frozenset({"completed", "complete", "succeeded", "success", "succeed", "done",
                        "finished"})
@@ -57,8 +57,6 @@ FAILED = frozenset({"failed", "failure", "error", "errored", "cancelled", "cance
                     "timed_out", "expired", "rejected"})
 IN_PROGRESS = frozenset({"pending", "queued", "processing", "running", "in_progress",
                          "submitted", "created", "waiting", "started", "generating"})
-MAGIC = {b"\x89PNG\r\n\x1a\n": "png", b"\xff\xd8\xff": "jpeg"}
-MAX_PIXELS = 4096 * 4096 * 4
 SAFE_TO_RESEND = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteError,
                   httpx.WriteTimeout, httpx.RemoteProtocolError, httpx.ReadError)
 
@@ -353,7 +351,7 @@ class See2AIClient:
 
     async def _download_once(self, url: str, destination: Path) -> Download:
         for _ in range(6):
-            self._check_url(url)
+            check_download_url(url, self._api_host)
             request = self._http.build_request("GET", url)
             response = await self._http.send(request, stream=True)
             try:
@@ -364,23 +362,6 @@ class See2AIClient:
             finally:
                 await response.aclose()
         raise DownloadError(f"too many redirects from {url}")
-
-    def _check_url(self, url: str) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise DownloadError(f"refusing to download {url[:200]!r}: only http(s) URLs")
-        host = parts.hostname
-        if host == self._api_host:
-            return
-        internal = host == "localhost" or host.endswith(".localhost")
-        try:
-            address = ipaddress.ip_address(host)
-            internal = internal or not address.is_global
-        except ValueError:
-            pass
-        if internal:
-            raise DownloadError(f"refusing to download {url[:200]!r}: an internal address "
-                                "that is not the API's host")
 
     async def _save(self, response: httpx.Response, url: str, destination: Path) -> Download:
         code = response.status_code
@@ -418,36 +399,6 @@ class See2AIClient:
 
 class _RetryableDownload(Exception):
     """A download failure worth another try (server error, truncated body)."""
-
-
-def verify_image(path: Path) -> str:
-    """The image kind of ``path`` (png, jpeg, webp); raise DownloadError if it is not one.
-
-    Checks the magic bytes, then reads the header with Pillow to refuse images whose
-    pixel count could exhaust memory when decoded (decompression bombs).
-    """
-    with path.open("rb") as handle:
-        head = handle.read(16)
-    kind = next((k for magic, k in MAGIC.items() if head.startswith(magic)), None)
-    if kind is None and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        kind = "webp"
-    if kind is None:
-        raise DownloadError("the downloaded file is not a PNG, JPEG or WebP image")
-    import warnings
-
-    from PIL import Image
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                width, height = image.size
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as exc:
-        raise DownloadError(f"the downloaded {kind} image cannot be read ({exc})") from None
-    if width * height > MAX_PIXELS:
-        raise DownloadError(f"the downloaded image is {width}x{height} pixels, over the limit")
-    return kind
 
 
 def _json(response: httpx.Response) -> Any:
