@@ -223,6 +223,11 @@ class Builder:
     async def _image(self, item: ImageStatus) -> None:
         try:
             result = await self._run(item)
+        except OSError as exc:  # the disk, not the API: full, read-only, permissions
+            result = ImageResult(item.name, "failed", f"cannot write its files: {exc}; "
+                                 "a task already paid for stays journaled for the next build")
+            if self.options.fail_fast and self.shared.stop_reason is None:
+                self.shared.stop_reason = "not submitted: --fail-fast after a failure"
         except (ImageFailed, ApiError) as exc:
             if isinstance(exc, AuthError):
                 raise

@@ -245,3 +245,25 @@ def test_leftovers_of_a_killed_write_are_removed(
     beside_output.write_bytes(b"\x89PNG half")
     run_build(simple_project, emulator)
     assert not beside_lock.exists() and not beside_output.exists()
+
+
+def test_a_file_that_cannot_be_written_fails_its_image_clearly(
+    project: ProjectDir, emulator: Emulator
+) -> None:
+    # A file where the output's folder should be fails the write even for root.
+    project.write_manifest("""
+        version = 1
+        [images.ok]
+        prompt = "an image that can be written"
+        [images.blocked]
+        prompt = "an image whose folder is a file"
+        output = "blocked/x.png"
+    """)
+    (project.root / "generated").mkdir()
+    (project.root / "generated" / "blocked").write_text("a file where a folder should be")
+    report = run_build(project, emulator)
+    outcomes = {r.name: (r.outcome, r.message) for r in report.results}
+    assert outcomes["ok"][0] == "built"
+    assert outcomes["blocked"][0] == "failed"
+    assert "cannot write its files" in outcomes["blocked"][1]
+    assert "stays journaled" in outcomes["blocked"][1]
