@@ -102,6 +102,55 @@ def cli() -> None:
     """
 
 
+STARTER_MANIFEST = """\
+# An assetbuild manifest (reference: docs/manifest.md in the assetbuild repository).
+version = 1
+
+[settings]
+out_dir = "generated"
+provider = "see2ai"        # "emulator" makes placeholder images without a key
+
+[vars]
+brand = "Acme"
+
+[defaults]
+resolution = "1K"
+
+[images.hero]
+prompt = "A calm, sunlit hero banner for {{ brand }}, wide composition, no text"
+aspect_ratio = "16:9"
+output = "hero.png"
+
+[images.icon]
+prompt = "A flat {{ color }} app icon for {{ brand }}"
+output = "icons/{{ color }}.png"
+aspect_ratio = "1:1"
+matrix = { color = ["teal", "orange"] }
+"""
+
+
+@cli.command()
+@click.option("-f", "--file", "manifest_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("assetbuild.toml"), show_default=True, help="The manifest to write.")
+@click.option("--force", is_flag=True, help="Overwrite an existing manifest.")
+def init(manifest_path: Path, force: bool) -> int:
+    """Write a starter manifest, ignore .assetbuild/ in git, and say what to run next."""
+    if manifest_path.exists() and not force:
+        raise UsageError(f"{manifest_path} exists already; use --force to overwrite it")
+    from assetbuild.fsutil import atomic_write_bytes
+
+    atomic_write_bytes(manifest_path, STARTER_MANIFEST.encode())
+    gitignore = manifest_path.parent / ".gitignore"
+    lines = gitignore.read_text().splitlines() if gitignore.exists() else []
+    if not {".assetbuild/", ".assetbuild", "/.assetbuild/"} & {line.strip() for line in lines}:
+        atomic_write_bytes(gitignore, "\n".join([*lines, ".assetbuild/", ""]).encode())
+    echo(f"Wrote {manifest_path} and ignored .assetbuild/ in {gitignore}. Next:")
+    echo(f"  assetbuild plan -f {manifest_path}                      # what would be built")
+    echo(f"  assetbuild build -f {manifest_path} --provider emulator # placeholders, no key")
+    echo(f"  SEE2AI_API_KEY=sk-... assetbuild build -f {manifest_path}  # the real images")
+    return EXIT_OK
+
+
 @cli.command()
 @manifest_option
 @targets_argument
