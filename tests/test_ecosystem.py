@@ -46,6 +46,7 @@ def test_pre_commit_hook_fails_on_a_stale_image_and_passes_after_a_build(
     """)
     env = {**os.environ, "PRE_COMMIT_HOME": str(project.root.parent / "pre-commit-home"),
            "ASSETBUILD_CACHE_DIR": str(isolated_environment)}
+    project.write(".gitignore", ".assetbuild/\n")  # as `assetbuild init` writes it
     git("init", "-q", cwd=project.root)
     git("add", "-A", cwd=project.root)
 
