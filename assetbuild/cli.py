@@ -182,16 +182,22 @@ def check(manifest_path: Path, targets: tuple[str, ...], provider: str | None,
           as_json: bool, quiet: bool, verbose: bool) -> int:
     """Exit 1 if any image is not up to date (for pre-commit and CI); no network."""
     from assetbuild import report
+    from assetbuild.prune import leftover_entries
 
-    the_plan = _project(manifest_path).plan(targets, provider=provider)
+    project = _project(manifest_path)
+    the_plan = project.plan(targets, provider=provider)
+    leftovers = leftover_entries(project, the_plan.lockfile)
     if as_json:
-        echo(report.dumps(report.plan_json(the_plan)))
+        echo(report.dumps(report.plan_json(the_plan) | {"undeclared": list(leftovers)}))
     elif not quiet or not the_plan.up_to_date:
         for line in report.plan_lines(the_plan, only_stale=not verbose):
             echo(line)
         echo(report.plan_summary(the_plan))
         if not the_plan.up_to_date:
             echo(f"Run `assetbuild build -f {manifest_path}` to bring them up to date.")
+    if leftovers and not as_json and not quiet:
+        echo(f"note: the lockfile holds {len(leftovers)} image(s) the manifest no longer "
+             "declares; `assetbuild prune` lists them (this does not fail the check).")
     return EXIT_OK if the_plan.up_to_date else EXIT_FAILED
 
 
@@ -297,6 +303,35 @@ def _finish(report: Any, as_json: bool, quiet: bool) -> int:
             for result in report.failed:
                 echo(f"  {result.name}: {result.message}", err=True)
         return EXIT_FAILED
+    return EXIT_OK
+
+
+@cli.command()
+@manifest_option
+@click.option("--yes", is_flag=True, help="Remove them (otherwise only list them).")
+@json_option
+def prune(manifest_path: Path, yes: bool, as_json: bool) -> int:
+    """List lock entries and output files the manifest no longer declares; --yes removes them."""
+    from assetbuild import report
+    from assetbuild.build import build_lock
+    from assetbuild.prune import find_leftovers, remove_leftovers
+
+    project = _project(manifest_path)
+    with build_lock(project, wait=False):
+        lockfile = project.read_lockfile()
+        leftovers = find_leftovers(project, lockfile)
+        if yes:
+            remove_leftovers(project, lockfile, leftovers)
+    if as_json:
+        echo(report.dumps({"entries": list(leftovers.entries), "files": list(leftovers.files),
+                           "removed": yes}))
+        return EXIT_OK
+    for name in leftovers.entries:
+        echo(f"lock entry  {name}")
+    for path in leftovers.files:
+        echo(f"file        {path}")
+    verb = "removed" if yes else "found (remove them with --yes)"
+    echo(f"{len(leftovers.entries)} lock entries and {len(leftovers.files)} files {verb}.")
     return EXIT_OK
 
 

@@ -70,3 +70,31 @@ def test_pre_commit_hook_fails_on_a_stale_image_and_passes_after_a_build(
     git("add", "-A", cwd=project.root)
     changed = hook()
     assert changed.returncode == 1 and "prompt changed" in changed.stdout
+
+
+def test_prune_lists_then_removes_what_is_no_longer_declared(
+    simple_project: ProjectDir, run_cli: RunCli
+) -> None:
+    from tests.conftest import lock_as_built
+
+    lock_as_built(simple_project)
+    manifest = str(simple_project.manifest)
+    (simple_project.root / "generated" / "old" / "stray.png").parent.mkdir()
+    (simple_project.root / "generated" / "old" / "stray.png").write_bytes(b"old")
+    text = simple_project.manifest.read_text()
+    simple_project.manifest.write_text(text[: text.index("[images.card]")])
+    check = run_cli("check", "-f", manifest)
+    assert check.code == 0 and "holds 4 image(s) the manifest no longer declares" in check.out
+    listed = run_cli("prune", "-f", manifest)
+    assert listed.code == 0 and "lock entry  card[color=red,ratio=1:1]" in listed.out
+    assert "file        generated/old/stray.png" in listed.out
+    assert "file        generated/cards/red-1x1.png" in listed.out
+    assert (simple_project.root / "generated/old/stray.png").exists(), "listing removes nothing"
+    removed = run_cli("prune", "-f", manifest, "--yes", "--json")
+    assert '"removed": true' in removed.out
+    assert not (simple_project.root / "generated/old").exists()
+    assert not (simple_project.root / "generated/cards").exists()
+    assert (simple_project.root / "generated/hero.png").exists()
+    assert "card" not in (simple_project.root / "assetbuild.lock").read_text()
+    assert run_cli("prune", "-f", manifest).out.startswith("0 lock entries and 0 files")
+    assert run_cli("check", "-f", manifest).code == 0
