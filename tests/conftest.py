@@ -27,6 +27,9 @@ class CliResult:
 RunCli = Callable[..., CliResult]
 
 
+pytest_plugins = ["pytester"]
+
+
 @pytest.fixture(autouse=True)
 def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own result cache and no API settings from the machine."""

@@ -98,3 +98,35 @@ def test_prune_lists_then_removes_what_is_no_longer_declared(
     assert "card" not in (simple_project.root / "assetbuild.lock").read_text()
     assert run_cli("prune", "-f", manifest).out.startswith("0 lock entries and 0 files")
     assert run_cli("check", "-f", manifest).code == 0
+
+
+def test_the_pytest_plugin_serves_an_emulator_to_user_tests(
+    pytester: pytest.Pytester, isolated_environment: Path
+) -> None:
+    """A user's test file, run by pytest with the installed plugin, builds on the emulator."""
+    pytester.makepyfile(test_pipeline='''
+        import pytest
+        from assetbuild.build import build
+        from assetbuild.engine import BuildOptions
+        from assetbuild.project import Project
+
+        def test_pipeline(see2ai_emulator, monkeypatch, tmp_path):
+            monkeypatch.setenv("SEE2AI_BASE_URL", see2ai_emulator.base_url)
+            monkeypatch.setenv("SEE2AI_API_KEY", see2ai_emulator.api_key)
+            manifest = tmp_path / "assetbuild.toml"
+            manifest.write_text('version = 1\\n[images.a]\\nprompt = "a test image"\\n')
+            report = build(Project.load(manifest), BuildOptions())
+            assert report.count("built") == 1
+            assert see2ai_emulator.stats().submits == 1
+            assert (tmp_path / "generated" / "a.png").exists()
+
+        def test_wrong_key_is_refused(see2ai_emulator, monkeypatch, tmp_path):
+            monkeypatch.setenv("SEE2AI_BASE_URL", see2ai_emulator.base_url)
+            monkeypatch.setenv("SEE2AI_API_KEY", "sk-wrong")
+            manifest = tmp_path / "assetbuild.toml"
+            manifest.write_text('version = 1\\n[images.a]\\nprompt = "another image"\\n')
+            report = build(Project.load(manifest), BuildOptions())
+            assert report.aborted is not None
+    ''')
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
