@@ -81,6 +81,15 @@ def targets_argument(func: F) -> F:
     return click.argument("targets", nargs=-1)(func)
 
 
+def status_options(func: F) -> F:
+    """The options of the commands that report statuses: -f, targets, --provider,
+    --json, -q, -v."""
+    for option in (verbosity_options, json_option, provider_option, targets_argument,
+                   manifest_option):
+        func = option(func)
+    return func
+
+
 def _project(manifest_path: Path) -> Any:
     from assetbuild.project import Project
 
@@ -152,11 +161,7 @@ def init(manifest_path: Path, force: bool) -> int:
 
 
 @cli.command()
-@manifest_option
-@targets_argument
-@provider_option
-@json_option
-@verbosity_options
+@status_options
 def plan(manifest_path: Path, targets: tuple[str, ...], provider: str | None,
          as_json: bool, quiet: bool, verbose: bool) -> int:
     """Show each image's status, the reason, and what build would do (no network)."""
@@ -173,11 +178,7 @@ def plan(manifest_path: Path, targets: tuple[str, ...], provider: str | None,
 
 
 @cli.command()
-@manifest_option
-@targets_argument
-@provider_option
-@json_option
-@verbosity_options
+@status_options
 def check(manifest_path: Path, targets: tuple[str, ...], provider: str | None,
           as_json: bool, quiet: bool, verbose: bool) -> int:
     """Exit 1 if any image is not up to date (for pre-commit and CI); no network."""
