@@ -350,3 +350,20 @@ def test_backoff_is_bounded_and_jittered() -> None:
 
 
 Coroutine = Callable[[], Awaitable[None]]
+
+
+def test_rate_limits_have_their_own_larger_allowance(endpoint: Endpoint, tmp_path: Path) -> None:
+    """429 means try later: ten in a row do not use up the six tries kept for failures."""
+    endpoint.emulator.configure(rate_429=1.0, retry_after=0.02)
+
+    async def go() -> TaskStatus:
+        async with endpoint.client(retry=RetryPolicy(6, 0.001, 0.01, 0.05,
+                                                     rate_limited_attempts=20)) as client:
+            submitting = asyncio.ensure_future(client.submit({"prompt": "patience"}))
+            while endpoint.emulator.stats.faults["429"] < 10:
+                await asyncio.sleep(0.005)
+            endpoint.emulator.configure(rate_429=0.0)
+            return await submitting
+
+    assert run(go()).task_id
+    assert endpoint.emulator.stats.faults["429"] >= 10 and endpoint.emulator.stats.submits == 1

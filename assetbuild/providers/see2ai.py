@@ -68,9 +68,12 @@ class RetryPolicy:
     """How often and how long to retry transient failures."""
 
     attempts: int = 6
+    """Tries on server errors and connection failures."""
     base_delay: float = 0.5
     max_delay: float = 30.0
     max_retry_after: float = 120.0
+    rate_limited_attempts: int = 30
+    """Tries on 429: "try later" is not a failure, so it has its own, larger allowance."""
 
     def backoff(self, attempt: int) -> float:
         """Full-jitter exponential backoff for retry number ``attempt`` (0-based)."""
@@ -284,8 +287,8 @@ class See2AIClient:
         self, method: str, url: str, *, resend_safe_only: bool, task_id: str | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
-        last = "no attempt made"
-        for attempt in range(self.retry.attempts):
+        tries = _Tries(self.retry)
+        while True:
             try:
                 response = await self._http.request(method, url, headers=self._auth(), **kwargs)
             except httpx.TransportError as exc:
@@ -294,15 +297,14 @@ class See2AIClient:
                         f"no answer to the submit ({type(exc).__name__}); the API may have "
                         "created and charged a task that assetbuild cannot see. It was not "
                         "resubmitted: run the build again to submit it anew") from None
-                last = f"{type(exc).__name__}: {exc}"
-                await self._sleep(self.retry.backoff(attempt))
+                await self._sleep(tries.failed(f"{type(exc).__name__}: {exc}"))
                 continue
-            delay = self._retry_delay(response, attempt, resend_safe_only, task_id)
+            delay = self._retry_delay(response, tries.attempt, resend_safe_only, task_id)
             if delay is None:
                 return response
-            last = f"HTTP {response.status_code}: {error_message(response)}"
-            await self._sleep(delay)
-        raise TransientError(f"gave up after {self.retry.attempts} attempts ({last})")
+            why = f"HTTP {response.status_code}: {error_message(response)}"
+            await self._sleep(tries.failed(why, rate_limited=response.status_code == 429,
+                                           delay=delay))
 
     def _retry_delay(
         self, response: httpx.Response, attempt: int, resend_safe_only: bool,
@@ -339,15 +341,15 @@ class See2AIClient:
         ``Content-Length``; checks that the bytes are a PNG, JPEG or WebP image of a
         sane size. The caller renames ``Download.path`` into place.
         """
-        last = "no attempt made"
-        for attempt in range(self.retry.attempts):
+        tries = _Tries(self.retry, give_up=lambda why: DownloadError(
+            f"could not download {url}: {why}"))
+        while True:
             try:
                 return await self._download_once(url, destination)
             except (httpx.TransportError, _RetryableDownload) as exc:
-                last = str(exc) or type(exc).__name__
-                await self._sleep(self.retry.backoff(attempt))
-        raise DownloadError(f"could not download {url} after {self.retry.attempts} attempts "
-                            f"({last})")
+                limited = isinstance(exc, _RetryableDownload) and exc.rate_limited
+                await self._sleep(tries.failed(str(exc) or type(exc).__name__,
+                                               rate_limited=limited))
 
     async def _download_once(self, url: str, destination: Path) -> Download:
         for _ in range(6):
@@ -365,8 +367,8 @@ class See2AIClient:
 
     async def _save(self, response: httpx.Response, url: str, destination: Path) -> Download:
         code = response.status_code
-        if code in (429,) or code >= 500:
-            raise _RetryableDownload(f"HTTP {code}")
+        if code == 429 or code >= 500:
+            raise _RetryableDownload(f"HTTP {code}", rate_limited=code == 429)
         if code != 200:
             raise DownloadError(f"{url} answered HTTP {code}", status=code)
         expected = response.headers.get("content-length")
@@ -398,7 +400,39 @@ class See2AIClient:
 
 
 class _RetryableDownload(Exception):
-    """A download failure worth another try (server error, truncated body)."""
+    """A download failure worth another try (server error, truncated body, 429)."""
+
+    def __init__(self, message: str, *, rate_limited: bool = False) -> None:
+        super().__init__(message)
+        self.rate_limited = rate_limited
+
+
+class _Tries:
+    """Counts the tries of one request: failures and rate limits have separate allowances."""
+
+    def __init__(self, policy: RetryPolicy,
+                 give_up: Callable[[str], Exception] | None = None) -> None:
+        self.policy = policy
+        self.failures = 0
+        self.rate_limits = 0
+        self.give_up = give_up or (lambda why: TransientError(why))
+
+    @property
+    def attempt(self) -> int:
+        """How many tries have failed so far (for the backoff)."""
+        return self.failures + self.rate_limits
+
+    def failed(self, why: str, *, rate_limited: bool = False, delay: float | None = None) -> float:
+        """Record a failed try; the delay before the next, or raise when the allowance ends."""
+        if rate_limited:
+            self.rate_limits += 1
+            spent, allowed = self.rate_limits, self.policy.rate_limited_attempts
+        else:
+            self.failures += 1
+            spent, allowed = self.failures, self.policy.attempts
+        if spent >= allowed:
+            raise self.give_up(f"gave up after {spent} attempts ({why})")
+        return delay if delay is not None else self.policy.backoff(spent - 1)
 
 
 def _json(response: httpx.Response) -> Any:
