@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from assetbuild.errors import LockedError
+from assetbuild.errors import BudgetError, LockedError
 from assetbuild.fsutil import remove_stale_temp_files
 
 if TYPE_CHECKING:
@@ -81,9 +81,21 @@ def build(
     provider = project.provider(options.provider)
     with build_lock(project, wait=wait, on_wait=on_wait):
         plan = project.plan(options.targets, provider=provider, force=options.force)
+        if options.max_cost is not None:
+            _check_budget(plan, options.max_cost)
         if on_plan:
             on_plan(plan)
         return _run(project, plan, options, reporter, emulator, environ, cache_dir)
+
+
+def _check_budget(plan: Plan, max_cost: int) -> None:
+    from assetbuild.cost import estimate
+
+    cost = estimate(plan)
+    if cost.points > max_cost:
+        raise BudgetError(f"this build would spend {cost.describe()}, more than --max-cost "
+                          f"{max_cost}; nothing was submitted. `assetbuild plan` shows what "
+                          "would be generated.")
 
 
 def pull(

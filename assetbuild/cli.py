@@ -237,12 +237,14 @@ def render(manifest_path: Path, targets: tuple[str, ...], as_json: bool) -> int:
 @click.option("--fail-fast", is_flag=True, help="Submit nothing new after the first failure.")
 @click.option("--dry-run", is_flag=True, help="Show the plan and stop (same as plan).")
 @click.option("--no-wait", is_flag=True, help="Exit instead of waiting for another build.")
+@click.option("--max-cost", type=click.IntRange(0), default=None, metavar="POINTS",
+              help="Refuse to start beyond this many points; stop submitting on reaching it.")
 @provider_option
 @json_option
 @verbosity_options
 def build(manifest_path: Path, targets: tuple[str, ...], jobs: int | None, force: bool,
-          fail_fast: bool, dry_run: bool, no_wait: bool, provider: str | None, as_json: bool,
-          quiet: bool, verbose: bool) -> int:
+          fail_fast: bool, dry_run: bool, no_wait: bool, max_cost: int | None,
+          provider: str | None, as_json: bool, quiet: bool, verbose: bool) -> int:
     """Build what is stale (and what it depends on): files and lockfile."""
     from assetbuild.build import build as run_build
     from assetbuild.engine import BuildOptions
@@ -252,7 +254,7 @@ def build(manifest_path: Path, targets: tuple[str, ...], jobs: int | None, force
                                  verbose))
     project = _project(manifest_path)
     options = BuildOptions(targets=targets, force=force, jobs=jobs, provider=provider,
-                           fail_fast=fail_fast)
+                           fail_fast=fail_fast, max_cost=max_cost)
     with _reporter(as_json, quiet, verbose) as reporter:
         report = run_build(project, options, reporter=reporter, wait=not no_wait,
                            on_wait=lambda message: echo(message, err=True),

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from assetbuild.cache import ResultCache
+from assetbuild.cost import Prices
 from assetbuild.errors import (
     ApiError,
     AssetbuildError,
@@ -103,6 +104,9 @@ class BuildOptions:
     provider: str | None = None
     fail_fast: bool = False
     lock_flush_interval: float = 1.0
+    max_cost: int | None = None
+    """Points this build may spend: it refuses to start beyond it, and stops submitting
+    once what was spent and reserved for tasks in flight would pass it."""
     first_poll: float | None = None
     """Seconds between status polls while no task has finished yet (default: 0.5 s for
     the API, 0.05 s for the in-process emulator, where polls cost nothing)."""
@@ -146,6 +150,9 @@ class Builder:
         first_poll = options.first_poll or (0.05 if plan.provider == "emulator" else 0.5)
         self.polls = PollSchedule(initial=first_poll)
         self.shared = _Shared(entries=dict(plan.lockfile.entries))
+        self.prices = Prices.from_lockfile(plan.lockfile)
+        self.spent = 0
+        self.reserved = 0.0
         self.lock_writer = LockfileWriter()
         self._warned_states: set[str] = set()
 
@@ -303,8 +310,13 @@ class Builder:
                 self.journal.forget(digest)
         if self.shared.stop_reason:
             raise ImageFailed(self.shared.stop_reason)
+        price = self._reserve(image.resolution)
         request = image_request(image, await self._input_urls(image))
-        task = await self.client.submit(request)
+        try:
+            task = await self.client.submit(request)
+        except BaseException:
+            self.reserved -= price
+            raise
         self.journal.submitted(digest, image.name, task.task_id, request)
         self.report(BuildEvent("submitted", image.name, task.task_id))
         try:
@@ -312,6 +324,16 @@ class Builder:
         except TaskGone as exc:
             self.journal.forget(digest)
             raise ImageFailed(f"the API lost task {task.task_id} ({exc})") from None
+
+    def _reserve(self, resolution: str) -> float:
+        """Set aside the expected price of a submit, or refuse it past --max-cost."""
+        price = self.prices.of(resolution) or 0.0
+        limit = self.options.max_cost
+        if limit is not None and self.spent + self.reserved + price > limit:
+            self.shared.stop_reason = f"not submitted: --max-cost {limit} reached"
+            raise ImageFailed(self.shared.stop_reason)
+        self.reserved += price
+        return price
 
     async def _input_urls(self, image: ResolvedImage) -> list[str]:
         urls = []
@@ -362,6 +384,11 @@ class Builder:
 
     async def _finish(self, image: ResolvedImage, spec: dict[str, Any], digest: str,
                       status: TaskStatus, request: dict[str, Any], resumed: bool) -> ImageResult:
+        if not resumed:
+            self.reserved = max(0.0, self.reserved - (self.prices.of(image.resolution) or 0.0))
+        if status.cost_points is not None:
+            self.spent += status.cost_points
+            self.prices.learn(image.resolution, status.cost_points)
         if status.state == "failed" or not status.result_urls:
             self.journal.forget(digest)
             reason = status.error or f"the task ended as {status.raw_state!r} with no result"

@@ -9,6 +9,7 @@ into an exit code and a message in one place (``assetbuild.cli``)::
      +-- LockfileError       the lockfile cannot be read or is from a newer version
      +-- StateError          a cache or state file is corrupt
      +-- LockedError         another build of the same manifest is running
+     +-- BudgetError         the build would spend more than --max-cost
      +-- ApiError            the SEE2AI API refused or failed a request
           +-- AuthError          401: the key is missing or wrong; aborts the build
           +-- BalanceError       402: insufficient balance; stops new submissions
@@ -91,6 +92,10 @@ class StateError(AssetbuildError):
 
 class LockedError(AssetbuildError):
     """Another build of the same manifest holds the build lock."""
+
+
+class BudgetError(AssetbuildError):
+    """The build would spend more than its budget; nothing was submitted."""
 
 
 class ApiError(AssetbuildError):

@@ -18,8 +18,13 @@ def plan_json(plan: Plan) -> dict[str, Any]:
     actions = {"build": 0, "restore": 0, "none": 0}
     for item in plan.images:
         actions[item.action] += 1
+    from assetbuild.cost import estimate
+
+    cost = estimate(plan)
     return {
         "manifest": str(plan.resolved.manifest.path),
+        "estimated_points": cost.points,
+        "unpriced_images": cost.unpriced,
         "provider": plan.provider,
         "up_to_date": plan.up_to_date,
         "counts": plan.counts(),
@@ -51,5 +56,8 @@ def plan_summary(plan: Plan) -> str:
     restore = sum(1 for item in plan.images if item.action == "restore")
     if plan.up_to_date:
         return f"{total} image{'s' if total != 1 else ''} up to date."
+    from assetbuild.cost import estimate
+
+    cost = f" Estimated cost: {estimate(plan).describe()}." if build else ""
     return (f"{total} images: {parts}. build would generate {build} and restore {restore} "
-            "from the cache or the locked URLs.")
+            f"from the cache or the locked URLs.{cost}")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ProjectDir, RunCli
+from tests.conftest import ProjectDir, RunCli, Served
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -130,3 +130,43 @@ def test_the_pytest_plugin_serves_an_emulator_to_user_tests(
     ''')
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
+
+
+COST_GRID = """
+version = 1
+[settings]
+jobs = 1
+[images.tile]
+prompt = "{prefix} tile {{{{ n }}}} of a priced set"
+resolution = "1K"
+matrix = {{ n = [0, 1, 2, 3, 4, 5] }}
+"""
+
+
+def test_plan_estimates_points_and_max_cost_refuses_beyond_it(
+    project: ProjectDir, run_cli: RunCli, served: Served
+) -> None:
+    import json
+
+    project.write_manifest(COST_GRID.format(prefix="first"))
+    manifest = str(project.manifest)
+    assert run_cli("build", "-f", manifest).code == 0
+    assert served.emulator.stats.submits == 6
+    project.write_manifest(COST_GRID.format(prefix="second"))
+    estimate = json.loads(run_cli("plan", "-f", manifest, "--json").out)
+    assert (estimate["estimated_points"], estimate["unpriced_images"]) == (60, 0)
+    assert "Estimated cost: about 60 points" in run_cli("plan", "-f", manifest).out
+    refused = run_cli("build", "-f", manifest, "--max-cost", "30")
+    assert refused.code == 1 and "would spend about 60 points, more than --max-cost 30" in (
+        refused.err)
+    assert served.emulator.stats.submits == 6, "nothing was submitted"
+
+
+def test_max_cost_stops_submitting_mid_build(
+    project: ProjectDir, run_cli: RunCli, served: Served
+) -> None:
+    project.write_manifest(COST_GRID.format(prefix="fresh"))
+    result = run_cli("build", "-f", str(project.manifest), "--max-cost", "25")
+    assert result.code == 1 and "--max-cost 25 reached" in result.err
+    assert served.emulator.stats.submits == 2 and served.emulator.stats.points_spent == 20
+    assert "2 built" in result.err and "20 points spent" in result.err

@@ -1,0 +1,72 @@
+"""What a build would cost, from what the lockfile says earlier images cost.
+
+The API prices by resolution and reports each task's ``cost_points``; the average per
+resolution over the lockfile is the estimate. Resolutions never built have no price.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from assetbuild.lockfile import Lockfile
+from assetbuild.plan import Plan
+
+
+@dataclass
+class Prices:
+    """Average points per resolution, learned from the lockfile and from this build."""
+
+    totals: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    @classmethod
+    def from_lockfile(cls, lockfile: Lockfile) -> Prices:
+        """Prices as the lockfile's entries paid them."""
+        prices = cls()
+        for entry in lockfile.entries.values():
+            resolution = entry.request.get("resolution")
+            if isinstance(resolution, str) and entry.cost_points is not None:
+                prices.learn(resolution, entry.cost_points)
+        return prices
+
+    def learn(self, resolution: str, points: int) -> None:
+        """Add one observed price."""
+        self.totals[resolution] += points
+        self.counts[resolution] += 1
+
+    def of(self, resolution: str) -> float | None:
+        """The average price at ``resolution``, or None if never seen."""
+        count = self.counts.get(resolution, 0)
+        return self.totals[resolution] / count if count else None
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The points a build would spend, and how many images have no price to go on."""
+
+    points: int
+    unpriced: int
+
+    def describe(self) -> str:
+        """One clause for people."""
+        text = f"about {self.points} points"
+        if self.unpriced:
+            text += f" plus {self.unpriced} image(s) at resolutions with no price history"
+        return text
+
+
+def estimate(plan: Plan) -> Estimate:
+    """What building ``plan`` would spend, priced by the lockfile's history."""
+    prices = Prices.from_lockfile(plan.lockfile)
+    points = 0.0
+    unpriced = 0
+    for item in plan.images:
+        if item.action != "build":
+            continue
+        price = prices.of(item.image.resolution)
+        if price is None:
+            unpriced += 1
+        else:
+            points += price
+    return Estimate(round(points), unpriced)
