@@ -81,6 +81,10 @@ def build(
     provider = project.provider(options.provider)
     with build_lock(project, wait=wait, on_wait=on_wait):
         plan = project.plan(options.targets, provider=provider, force=options.force)
+        if options.shard is not None:
+            from assetbuild.shard import shard_of_plan
+
+            plan = shard_of_plan(plan, options.shard)
         if options.max_cost is not None:
             _check_budget(plan, options.max_cost)
         if on_plan:

@@ -237,13 +237,15 @@ def render(manifest_path: Path, targets: tuple[str, ...], as_json: bool) -> int:
 @click.option("--fail-fast", is_flag=True, help="Submit nothing new after the first failure.")
 @click.option("--dry-run", is_flag=True, help="Show the plan and stop (same as plan).")
 @click.option("--no-wait", is_flag=True, help="Exit instead of waiting for another build.")
+@click.option("--shard", default=None, metavar="K/N",
+              help="Build shard K of N (for CI fan-out); merge with `assetbuild lock merge`.")
 @click.option("--max-cost", type=click.IntRange(0), default=None, metavar="POINTS",
               help="Refuse to start beyond this many points; stop submitting on reaching it.")
 @provider_option
 @json_option
 @verbosity_options
 def build(manifest_path: Path, targets: tuple[str, ...], jobs: int | None, force: bool,
-          fail_fast: bool, dry_run: bool, no_wait: bool, max_cost: int | None,
+          fail_fast: bool, dry_run: bool, no_wait: bool, shard: str | None, max_cost: int | None,
           provider: str | None, as_json: bool, quiet: bool, verbose: bool) -> int:
     """Build what is stale (and what it depends on): files and lockfile."""
     from assetbuild.build import build as run_build
@@ -253,8 +255,11 @@ def build(manifest_path: Path, targets: tuple[str, ...], jobs: int | None, force
         return int(plan.callback(manifest_path, targets, provider, as_json, quiet,  # type: ignore[misc]
                                  verbose))
     project = _project(manifest_path)
+    from assetbuild.shard import parse_shard
+
     options = BuildOptions(targets=targets, force=force, jobs=jobs, provider=provider,
-                           fail_fast=fail_fast, max_cost=max_cost)
+                           fail_fast=fail_fast, max_cost=max_cost,
+                           shard=parse_shard(shard) if shard else None)
     with _reporter(as_json, quiet, verbose) as reporter:
         report = run_build(project, options, reporter=reporter, wait=not no_wait,
                            on_wait=lambda message: echo(message, err=True),
@@ -335,6 +340,33 @@ def prune(manifest_path: Path, yes: bool, as_json: bool) -> int:
         echo(f"file        {path}")
     verb = "removed" if yes else "found (remove them with --yes)"
     echo(f"{len(leftovers.entries)} lock entries and {len(leftovers.files)} files {verb}.")
+    return EXIT_OK
+
+
+@cli.group()
+def lock() -> None:
+    """The lockfile: merge the partial lockfiles of a sharded build."""
+
+
+@lock.command(name="merge")
+@manifest_option
+@click.argument("partials", nargs=-1, type=click.Path(exists=True, dir_okay=False,
+                                                       path_type=Path))
+@click.option("--remove", is_flag=True, help="Delete the partial lockfiles once merged.")
+def lock_merge(manifest_path: Path, partials: tuple[Path, ...], remove: bool) -> int:
+    """Merge shard lockfiles (default: every LOCKFILE.shard-K-of-N beside it) into the lockfile."""
+    from assetbuild.shard import find_partials, merge_lockfiles
+
+    project = _project(manifest_path)
+    main = project.manifest.lockfile_path
+    found = list(partials) or find_partials(main)
+    if not found:
+        raise UsageError(f"no partial lockfiles ({main.name}.shard-K-of-N) beside {main}")
+    taken = merge_lockfiles(main, found)
+    if remove:
+        for partial in found:
+            partial.unlink()
+    echo(f"merged {len(found)} partial lockfile(s) into {main}: {len(taken)} image(s) updated")
     return EXIT_OK
 
 

@@ -37,6 +37,7 @@ from assetbuild.polling import PollSchedule
 from assetbuild.project import Project, image_request
 from assetbuild.providers.see2ai import See2AIClient, TaskStatus
 from assetbuild.resolve import ResolvedImage
+from assetbuild.shard import shard_path
 from assetbuild.state import FileDigests
 
 Outcome = Literal["built", "resumed", "cached", "restored", "up-to-date", "failed", "skipped"]
@@ -104,6 +105,8 @@ class BuildOptions:
     provider: str | None = None
     fail_fast: bool = False
     lock_flush_interval: float = 1.0
+    shard: tuple[int, int] | None = None
+    """Build only shard K of N (K, N), writing the lockfile beside the main one."""
     max_cost: int | None = None
     """Points this build may spend: it refuses to start beyond it, and stops submitting
     once what was spent and reserved for tasks in flight would pass it."""
@@ -154,6 +157,9 @@ class Builder:
         self.spent = 0
         self.reserved = 0.0
         self.lock_writer = LockfileWriter()
+        main_lockfile = project.manifest.lockfile_path
+        self.lockfile_path = shard_path(main_lockfile, options.shard) if options.shard else (
+            main_lockfile)
         self._warned_states: set[str] = set()
 
     async def run(self) -> BuildReport:
@@ -190,9 +196,9 @@ class Builder:
         if not shared.dirty or not (force or due):
             return
         # The last write also refreshes the parsed copy, so the next check parses nothing.
-        store = self.digests.store if force else None
+        store = self.digests.store if force and not self.options.shard else None
         started = time.monotonic()
-        self.lock_writer.write(self.project.manifest.lockfile_path, shared.entries, store)
+        self.lock_writer.write(self.lockfile_path, shared.entries, store)
         shared.dirty = False
         shared.last_flush = time.monotonic()
         shared.last_flush_took = shared.last_flush - started

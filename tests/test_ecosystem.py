@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -170,3 +171,65 @@ def test_max_cost_stops_submitting_mid_build(
     assert result.code == 1 and "--max-cost 25 reached" in result.err
     assert served.emulator.stats.submits == 2 and served.emulator.stats.points_spent == 20
     assert "2 built" in result.err and "20 points spent" in result.err
+
+
+SHARDED = """
+version = 1
+[images.logo]
+prompt = "a logo for the sharded set"
+[images.banner]
+prompt = "a banner with the logo"
+references = ["image:logo"]
+[images.tile]
+prompt = "sharded tile {{ n }}"
+resolution = "1K"
+matrix = { n = [0, 1, 2, 3, 4, 5, 6, 7] }
+"""
+
+
+def test_two_shards_merge_into_the_lockfile_one_build_writes(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    import tomllib
+
+    single, sharded = tmp_path / "single", tmp_path / "sharded"
+    for folder in (single, sharded):
+        folder.mkdir()
+        (folder / "assetbuild.toml").write_text(SHARDED)
+    assert run_cli("build", "-f", str(single / "assetbuild.toml"), "--provider",
+                   "emulator").code == 0
+    manifest = str(sharded / "assetbuild.toml")
+    built: list[set[str]] = []
+    for k in (1, 2):
+        result = run_cli("build", "-f", manifest, "--provider", "emulator", "--shard",
+                         f"{k}/2", "--json")
+        assert result.code == 0, result.err
+        built.append({i["name"] for i in json.loads(result.out)["images"]})
+        assert (sharded / f"assetbuild.lock.shard-{k}-of-2").exists()
+    assert built[0] and built[1] and not built[0] & built[1]
+    assert len(built[0] | built[1]) == 10
+    assert any({"logo", "banner"} <= names for names in built), "linked images stay together"
+    assert not (sharded / "assetbuild.lock").exists()
+    merged = run_cli("lock", "merge", "-f", manifest, "--remove")
+    assert merged.code == 0 and "10 image(s) updated" in merged.out
+    assert not list(sharded.glob("assetbuild.lock.shard-*"))
+
+    def comparable(folder: Path) -> dict[str, dict[str, object]]:
+        images = tomllib.loads((folder / "assetbuild.lock").read_text())["images"]
+        for name, entry in images.items():
+            for volatile in ("task_id", "result_urls", "cost_time"):
+                entry.pop(volatile, None)
+            entry["request"].pop("input_urls")
+            if name == "banner":  # its spec holds the logo's result URL, new per task
+                entry.pop("spec_hash")
+                entry["spec"].pop("references")
+        return images
+
+    assert comparable(sharded) == comparable(single)
+    assert run_cli("check", "-f", manifest, "--provider", "emulator").code == 0
+
+
+def test_shard_arguments_are_checked(simple_project: ProjectDir, run_cli: RunCli) -> None:
+    for bad in ("3/2", "0/2", "a/b", "2"):
+        result = run_cli("build", "-f", str(simple_project.manifest), "--shard", bad)
+        assert result.code == 2 and "--shard" in result.err
