@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -215,7 +216,8 @@ def test_two_shards_merge_into_the_lockfile_one_build_writes(
     assert not list(sharded.glob("assetbuild.lock.shard-*"))
 
     def comparable(folder: Path) -> dict[str, dict[str, object]]:
-        images = tomllib.loads((folder / "assetbuild.lock").read_text())["images"]
+        images: dict[str, dict[str, Any]] = tomllib.loads(
+            (folder / "assetbuild.lock").read_text())["images"]
         for name, entry in images.items():
             for volatile in ("task_id", "result_urls", "cost_time"):
                 entry.pop(volatile, None)
