@@ -235,3 +235,16 @@ def test_shard_arguments_are_checked(simple_project: ProjectDir, run_cli: RunCli
     for bad in ("3/2", "0/2", "a/b", "2"):
         result = run_cli("build", "-f", str(simple_project.manifest), "--shard", bad)
         assert result.code == 2 and "--shard" in result.err
+
+
+def test_the_docs_site_builds_strictly(tmp_path: Path) -> None:
+    """Every page builds, every link resolves, and the CLI reference covers each command."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(REPO / "mkdocs.yml"),
+         "-d", str(tmp_path / "site")], capture_output=True, text=True, timeout=300,
+        check=False, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    assert result.returncode == 0, result.stderr
+    reference = (tmp_path / "site" / "cli" / "index.html").read_text()
+    for command in ("build", "check", "plan", "pull", "render", "graph", "prune", "init",
+                    "lock merge", "cache info", "emulator", "--max-cost", "--shard"):
+        assert command in reference, command
