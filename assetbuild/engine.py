@@ -31,7 +31,12 @@ from assetbuild.errors import (
 from assetbuild.hashing import locked_spec, spec_hash
 from assetbuild.journal import Journal, key_fingerprint
 from assetbuild.lockfile import LockEntry, LockfileWriter, OutputRecord
-from assetbuild.outputs import place_download, restore_many_from_cache, restore_outputs
+from assetbuild.outputs import (
+    derive_outputs,
+    place_download,
+    restore_many_from_cache,
+    restore_outputs,
+)
 from assetbuild.plan import ImageStatus, Plan, image_spec
 from assetbuild.polling import PollSchedule
 from assetbuild.project import Project, image_request
@@ -225,7 +230,8 @@ class Builder:
                                                                                   strict=True))
             for record in restored:
                 self.digests.remember(self.root / record.path, record.sha256)
-            self._record(item.name, _with_outputs(item.entry, restored))
+            self._record(item.name, self._with_derived(item.image,
+                                                       _with_outputs(item.entry, restored)))
             result = ImageResult(item.name, "restored", "from the local cache")
             self.shared.results[item.name] = result
             self.shared.done[item.name].set()
@@ -282,7 +288,8 @@ class Builder:
                                         self.cache, self.client)
         for record in records:
             self.digests.remember(self.root / record.path, record.sha256)
-        self._record(image.name, _with_outputs(entry, records))
+        entry = await asyncio.to_thread(self._with_derived, image, _with_outputs(entry, records))
+        self._record(image.name, entry)
         return ImageResult(image.name, outcome, "from the local cache or the locked URLs")
 
     async def _build(self, image: ResolvedImage, *, regenerate: bool = False) -> ImageResult:
@@ -407,7 +414,11 @@ class Builder:
             sha, size = place_download(await self.client.download(url, destination), destination)
             self.digests.remember(destination, sha)
             records.append(OutputRecord(path, sha, size))
+        derived = await asyncio.to_thread(derive_outputs, self.root, image)
+        for record in derived:
+            self.digests.remember(self.root / record.path, record.sha256)
         entry = LockEntry(
+            derived=derived,
             spec_hash=digest, provider=self.plan.provider, task_id=status.task_id,
             state=status.raw_state or "completed", model=status.model,
             result_urls=status.result_urls, request=request, outputs=tuple(records),
@@ -423,6 +434,19 @@ class Builder:
             self.report(BuildEvent("warning", image.name, warning))
         return ImageResult(image.name, "resumed" if resumed else "built",
                            f"task {status.task_id}", status.cost_points or 0, status.warnings)
+
+    def _with_derived(self, image: ResolvedImage, entry: LockEntry) -> LockEntry:
+        """``entry`` with its derived files present and recorded (derived anew if needed)."""
+        from dataclasses import replace
+
+        expected = [path for path, _, _ in image.derived_outputs()]
+        if [r.path for r in entry.derived] == expected and all(
+                self.digests.digest(self.root / r.path) == r.sha256 for r in entry.derived):
+            return entry
+        derived = derive_outputs(self.root, image)
+        for record in derived:
+            self.digests.remember(self.root / record.path, record.sha256)
+        return replace(entry, derived=derived)
 
     def _record(self, name: str, entry: LockEntry) -> None:
         if self.shared.entries.get(name) == entry:

@@ -53,6 +53,8 @@ class LockEntry:
     output_tokens: int = 0
     total_tokens: int = 0
     warnings: tuple[str, ...] = ()
+    derived: tuple[OutputRecord, ...] = ()
+    """Files derived locally from the first output (sizes, formats)."""
 
     def to_toml(self) -> dict[str, Any]:
         """The entry as a TOML table (None values are left out: TOML has no null)."""
@@ -75,6 +77,10 @@ class LockEntry:
             "request": dict(self.request),
             "spec": dict(self.spec),
         }
+        if self.derived:
+            table["derived"] = [
+                {"path": o.path, "sha256": o.sha256, "bytes": o.bytes} for o in self.derived
+            ]
         cleaned: dict[str, Any] = _without_none(table)
         return cleaned
 
@@ -102,6 +108,11 @@ class LockEntry:
             output_tokens=int(table.get("output_tokens", 0)),
             total_tokens=int(table.get("total_tokens", 0)),
             warnings=tuple(table.get("warnings", ())),
+            derived=tuple(
+                OutputRecord(_typed(o, "path", str), _typed(o, "sha256", str),
+                             _typed(o, "bytes", int))
+                for o in table.get("derived", ())
+            ),
         )
 
 

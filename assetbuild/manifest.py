@@ -30,8 +30,9 @@ SETTINGS_KEYS = ("out_dir", "lockfile", "jobs", "provider", "timeout")
 DEFAULTS_KEYS = ("resolution", "aspect_ratio", "output")
 IMAGE_KEYS = (
     "prompt", "prompt_file", "output", "aspect_ratio", "resolution",
-    "references", "vars", "matrix",
+    "references", "vars", "matrix", "sizes", "formats",
 )
+DERIVED_FORMATS = ("png", "jpeg", "webp")
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,10 @@ class ImageDecl:
     vars: Mapping[str, Any]
     matrix: tuple[tuple[str, tuple[Any, ...]], ...]
     lines: Mapping[str, int] = field(default_factory=dict)
+    sizes: tuple[int, ...] = ()
+    """Widths of resized copies derived from the generated image (no API call)."""
+    formats: tuple[str, ...] = ()
+    """Formats of converted copies derived from the generated image."""
 
     def line(self, field_name: str | None = None) -> int | None:
         """The line of ``field_name`` in the manifest, else of the image's table."""
@@ -357,7 +362,27 @@ class _Validator:
             vars=self._vars(body.get("vars", {}), (*where, "vars"), name),
             matrix=self._matrix(body.get("matrix", {}), name),
             lines=self.lines.of(*where),
+            sizes=self._sizes(body.get("sizes", []), name),
+            formats=self._formats(body.get("formats", []), name),
         )
+
+    def _sizes(self, value: Any, image: str) -> tuple[int, ...]:
+        ok = isinstance(value, list) and all(
+            type(v) is int and 16 <= v <= 16_384 for v in value) and len(set(value)) == len(value)
+        if not ok:
+            self.add("must be a list of distinct widths in pixels, from 16 to 16384",
+                     image=image, field_name="sizes", table=("images", image))
+            return ()
+        return tuple(value)
+
+    def _formats(self, value: Any, image: str) -> tuple[str, ...]:
+        ok = isinstance(value, list) and all(v in DERIVED_FORMATS for v in value) and len(
+            set(value)) == len(value)
+        if not ok:
+            self.add(f"must be a list of distinct formats among {', '.join(DERIVED_FORMATS)}",
+                     image=image, field_name="formats", table=("images", image))
+            return ()
+        return tuple(value)
 
     def _string(self, body: dict[str, Any], key: str, image: str) -> str | None:
         value = body.get(key)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assetbuild.errors import DownloadError
 from assetbuild.fsutil import temp_path_beside
@@ -19,6 +19,7 @@ from assetbuild.lockfile import OutputRecord
 if TYPE_CHECKING:
     from assetbuild.cache import ResultCache
     from assetbuild.providers.see2ai import Download, See2AIClient
+    from assetbuild.resolve import ResolvedImage
 
 FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
 PILLOW_NAMES = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
@@ -59,6 +60,41 @@ def convert_image(source: Path, destination: Path, target_format: str) -> tuple[
         tmp.unlink(missing_ok=True)
         raise
     return digest, size
+
+
+def derive_outputs(root: Path, image: ResolvedImage) -> tuple[OutputRecord, ...]:
+    """Write the files derived from the image's first output (resized and converted
+    copies, for responsive images); return their records. No API call."""
+    from PIL import Image
+
+    targets = image.derived_outputs()
+    if not targets:
+        return ()
+    records = []
+    with Image.open(root / image.output) as original:
+        original.load()
+        for path, width, fmt in targets:
+            picture: Image.Image = original
+            if width is not None and width < original.width:
+                height = max(1, round(original.height * width / original.width))
+                picture = original.resize((width, height), Image.Resampling.LANCZOS)
+            if fmt in ("jpeg", "webp") and picture.mode not in ("RGB", "L"):
+                picture = picture.convert("RGB")
+            records.append(_save_derived(picture, root / path, path, fmt))
+    return tuple(records)
+
+
+def _save_derived(picture: Any, destination: Path, path: str, fmt: str) -> OutputRecord:
+    tmp = temp_path_beside(destination)
+    try:
+        options = {"quality": 90} if fmt in ("jpeg", "webp") else {}
+        picture.save(tmp, format=PILLOW_NAMES[fmt], **options)
+        record = OutputRecord(path, sha256_file(tmp), tmp.stat().st_size)
+        tmp.replace(destination)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return record
 
 
 async def restore_outputs(

@@ -227,5 +227,15 @@ def _output_status(
         if found != record.sha256:
             return ImageStatus(image, "modified-output", f"{path} differs from the locked "
                                "sha256", digest, (), entry)
+    expected = [path for path, _, _ in image.derived_outputs()]
+    if expected != [record.path for record in entry.derived]:
+        return ImageStatus(image, "missing-output", "derived files (sizes, formats) changed",
+                           digest, (), entry)
+    for record in entry.derived:
+        found = digests.digest(prefix + record.path)
+        if found != record.sha256:
+            status: Status = "missing-output" if found is None else "modified-output"
+            return ImageStatus(image, status, f"derived file {record.path} is "
+                               f"{'missing' if found is None else 'modified'}", digest, (), entry)
     return ImageStatus(image, "up-to-date", "spec and outputs match the lockfile", digest,
                        (), entry)

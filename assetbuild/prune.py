@@ -35,6 +35,7 @@ def find_leftovers(project: Project, lockfile: Lockfile) -> Leftovers:
     for image in project.resolved.images:
         entry = lockfile.get(image.name)
         wanted.update(image.output_paths(len(entry.outputs) if entry else 1))
+        wanted.update(path for path, _, _ in image.derived_outputs())
     root = project.root
     out_dir = root / project.manifest.settings.out_dir
     files = sorted(

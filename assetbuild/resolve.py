@@ -22,6 +22,7 @@ from assetbuild.hashing import sha256_file, stat_key
 from assetbuild.manifest import ImageDecl, Manifest, did_you_mean, matrix_label
 
 MAX_FIELD_CHARS = 1_000
+DERIVED_SUFFIX = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -48,6 +49,23 @@ class ResolvedImage:
     references: tuple[Reference, ...]
     output: str
     """The primary output path, relative to the manifest's folder (POSIX)."""
+    sizes: tuple[int, ...] = ()
+    formats: tuple[str, ...] = ()
+
+    def derived_outputs(self) -> list[tuple[str, int | None, str]]:
+        """(path, width or None, format) of each file derived from the primary output:
+        every requested format at full size and at each width; ``hero-640w.webp``."""
+        primary = PurePosixPath(self.output)
+        own = "jpeg" if primary.suffix.lower() in (".jpg", ".jpeg") else primary.suffix[1:].lower()
+        derived = []
+        for fmt in dict.fromkeys((own, *self.formats)):
+            for width in (None, *self.sizes):
+                if fmt == own and width is None:
+                    continue
+                stem = f"{primary.stem}-{width}w" if width else primary.stem
+                suffix = primary.suffix if fmt == own else DERIVED_SUFFIX[fmt]
+                derived.append((str(primary.with_name(stem + suffix)), width, fmt))
+        return derived
 
     @property
     def dependencies(self) -> tuple[str, ...]:
@@ -236,7 +254,8 @@ class _Resolver:
         if len(self.problems) > before:
             return None
         assert prompt is not None and aspect and resolution and output
-        return ResolvedImage(name, decl.name, prompt, aspect, resolution, references, output)
+        return ResolvedImage(name, decl.name, prompt, aspect, resolution, references, output,
+                             decl.sizes, decl.formats)
 
     def _render(
         self, decl: ImageDecl, name: str, field_name: str, source: str,

@@ -267,3 +267,48 @@ def test_a_file_that_cannot_be_written_fails_its_image_clearly(
     assert outcomes["blocked"][0] == "failed"
     assert "cannot write its files" in outcomes["blocked"][1]
     assert "stays journaled" in outcomes["blocked"][1]
+
+
+def test_responsive_outputs_are_derived_checked_and_restored_without_the_api(
+    project: ProjectDir, emulator: Emulator
+) -> None:
+    project.write_manifest("""
+        version = 1
+        [images.hero]
+        prompt = "a hero banner in several sizes"
+        resolution = "1K"
+        aspect_ratio = "16:9"
+        output = "hero.png"
+        sizes = [256, 512]
+        formats = ["webp"]
+    """)
+    run_build(project, emulator)
+    out = project.root / "generated"
+    expected = {"hero-256w.png": (256, 144), "hero-512w.png": (512, 288),
+                "hero.webp": (1024, 576), "hero-256w.webp": (256, 144),
+                "hero-512w.webp": (512, 288)}
+    for name, size in expected.items():
+        with Image.open(out / name) as image:
+            assert image.size == size, name
+    derived = lock_of(project)["hero"]["derived"]
+    assert [d["path"] for d in derived] == [f"generated/{n}" for n in (
+        "hero-256w.png", "hero-512w.png", "hero.webp", "hero-256w.webp", "hero-512w.webp")]
+    for record in derived:  # type: ignore[attr-defined]
+        assert sha256_file(project.root / record["path"]) == record["sha256"]
+    assert Project.load(project.manifest).plan(provider="emulator").up_to_date
+
+    (out / "hero-256w.webp").unlink()
+    status = Project.load(project.manifest).plan(provider="emulator").images[0]
+    assert (status.status, status.reason) == (
+        "missing-output", "derived file generated/hero-256w.webp is missing")
+    run_build(project, emulator)
+    assert (out / "hero-256w.webp").exists()
+
+    project.manifest.write_text(project.manifest.read_text().replace("[256, 512]", "[128]"))
+    status = Project.load(project.manifest).plan(provider="emulator").images[0]
+    assert status.reason == "derived files (sizes, formats) changed"
+    run_build(project, emulator)
+    with Image.open(out / "hero-128w.webp") as image:
+        assert image.size == (128, 72)
+    assert Project.load(project.manifest).plan(provider="emulator").up_to_date
+    assert emulator.stats.submits == 1, "sizes and formats never call the API"

@@ -109,6 +109,9 @@ def test_every_problem_names_the_file(project: ProjectDir) -> None:
     ("version = 1\n[images.a]\nprompt = 'x'\nvars = { 1x = 2 }\n", "not a valid identifier"),
     ("version = 1\n[images.a]\nprompt = 'x'\nmatrix = { c = ['r', 'r'] }\n", "lists a value twice"),
     ("version = 1\n[defaults]\nresolution = 2\n", "field 'resolution': must be a string"),
+    ("version = 1\n[images.a]\nprompt = 'x'\nsizes = [640, 640]\n", "distinct widths"),
+    ("version = 1\n[images.a]\nprompt = 'x'\nsizes = [8]\n", "from 16 to 16384"),
+    ("version = 1\n[images.a]\nprompt = 'x'\nformats = ['gif']\n", "png, jpeg, webp"),
 ])
 def test_single_problems(project: ProjectDir, text: str, expected: str) -> None:
     assert any(expected in p for p in problems_of(project, text))

@@ -60,15 +60,18 @@ def assert_consistent(project: ProjectDir) -> dict[str, Any]:
     return images
 
 
+# Rates where six failures in a row on one of a run's ~60 calls stay below 0.2% odds
+# (the suite proves the handling; the retry budget's tail is not what it measures).
+# 429s have their own allowance of 30, so a storm can be heavy.
 FAULTS: dict[str, dict[str, Any]] = {
     "429-storm": {"rate_429": 0.5, "retry_after": 0.05},
-    "500s": {"rate_500": 0.25},
-    "dropped-connections": {"drop_rate": 0.25},
+    "500s": {"rate_500": 0.15},
+    "dropped-connections": {"drop_rate": 0.15},
     "slow-status": {"slow_status": 0.3},
-    "truncated-downloads": {"truncate_rate": 0.4},
-    "504-on-status": {"rate_504": 0.3},
-    "all-at-once": {"rate_429": 0.15, "retry_after": 0.05, "rate_500": 0.1, "drop_rate": 0.1,
-                    "slow_status": 0.1, "truncate_rate": 0.2, "rate_504": 0.1},
+    "truncated-downloads": {"truncate_rate": 0.2},
+    "504-on-status": {"rate_504": 0.15},
+    "all-at-once": {"rate_429": 0.15, "retry_after": 0.05, "rate_500": 0.05, "drop_rate": 0.05,
+                    "slow_status": 0.1, "truncate_rate": 0.1, "rate_504": 0.05},
 }
 
 
