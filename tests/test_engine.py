@@ -290,10 +290,10 @@ def test_responsive_outputs_are_derived_checked_and_restored_without_the_api(
     for name, size in expected.items():
         with Image.open(out / name) as image:
             assert image.size == size, name
-    derived = lock_of(project)["hero"]["derived"]
+    derived: list[dict[str, str]] = lock_of(project)["hero"]["derived"]  # type: ignore[assignment]
     assert [d["path"] for d in derived] == [f"generated/{n}" for n in (
         "hero-256w.png", "hero-512w.png", "hero.webp", "hero-256w.webp", "hero-512w.webp")]
-    for record in derived:  # type: ignore[attr-defined]
+    for record in derived:
         assert sha256_file(project.root / record["path"]) == record["sha256"]
     assert Project.load(project.manifest).plan(provider="emulator").up_to_date
 
