@@ -248,3 +248,52 @@ def test_the_docs_site_builds_strictly(tmp_path: Path) -> None:
     for command in ("build", "check", "plan", "pull", "render", "graph", "prune", "init",
                     "lock merge", "cache info", "emulator", "--max-cost", "--shard"):
         assert command in reference, command
+
+
+def test_shell_completion_script() -> None:
+    result = subprocess.run([sys.executable, "-m", "assetbuild"], capture_output=True,
+                            text=True, timeout=30, check=False,
+                            env={**os.environ, "_ASSETBUILD_COMPLETE": "bash_source"})
+    assert "_assetbuild_completion" in result.stdout
+    assert "complete -o nosort -F _assetbuild_completion assetbuild" in result.stdout
+
+
+def run_on_a_terminal(args: list[str], env: dict[str, str]) -> str:
+    """Run the CLI with stderr on a pseudo-terminal (so rich shows its live display)."""
+    import pty
+
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "assetbuild", *args], env=env,
+                               stdout=subprocess.DEVNULL, stderr=follower, stdin=follower)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    process.wait(60)
+    os.close(leader)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_no_color_is_respected_on_a_terminal(tmp_path: Path) -> None:
+    import re
+
+    colour = re.compile(r"\x1b\[[0-9;]*m")
+    outputs = {}
+    for name, extra in (("plain", {"NO_COLOR": "1"}), ("coloured", {"FORCE_COLOR": "1"})):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "assetbuild.toml").write_text(
+            f'version = 1\n[images.a]\nprompt = "a {name} image on a terminal"\n')
+        env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+        env |= extra | {"ASSETBUILD_CACHE_DIR": str(folder / "cache"), "TERM": "xterm"}
+        outputs[name] = run_on_a_terminal(
+            ["build", "-f", str(folder / "assetbuild.toml"), "--provider", "emulator"], env)
+    assert "1 built" in outputs["plain"] and "1 built" in outputs["coloured"]
+    assert colour.search(outputs["coloured"]), "the terminal display does use colour"
+    assert not colour.search(outputs["plain"]), "NO_COLOR turns it off"
