@@ -151,8 +151,8 @@ async def _run_async(
     emulator: Emulator | None, environ: Mapping[str, str] | None, cache_dir: Path | None,
     generate: bool,
 ) -> BuildReport:
-    from assetbuild.engine import Builder, api_scope
-    from assetbuild.journal import Journal
+    from assetbuild.engine import Builder
+    from assetbuild.journal import Journal, api_scope
     from assetbuild.providers import api_key_for, base_url_for, open_client
     from assetbuild.state import FileDigests, StateStore
 

@@ -205,8 +205,10 @@ def check(manifest_path: Path, targets: tuple[str, ...], provider: str | None,
 @cli.command()
 @manifest_option
 @click.argument("targets", nargs=-1, required=True)
+@provider_option
 @json_option
-def render(manifest_path: Path, targets: tuple[str, ...], as_json: bool) -> int:
+def render(manifest_path: Path, targets: tuple[str, ...], provider: str | None,
+           as_json: bool) -> int:
     """Print the exact request JSON a build would send for TARGET (no network).
 
     One image prints its request; several print an object keyed by image name. The
@@ -216,7 +218,7 @@ def render(manifest_path: Path, targets: tuple[str, ...], as_json: bool) -> int:
 
     project = _project(manifest_path)
     lockfile = project.read_lockfile()
-    uploaded = _cached_uploads(project)
+    uploaded = project.cached_uploads(provider)
     requests = {
         image.name: project.preview_request(image, lockfile, uploaded)
         for image in project.select(targets)
@@ -444,10 +446,6 @@ def _glob(name: str, pattern: str) -> bool:
     import fnmatch
 
     return fnmatch.fnmatchcase(name, pattern)
-
-
-def _cached_uploads(project: Any) -> dict[str, str]:
-    return {}
 
 
 @cli.command(name="list")

@@ -15,7 +15,6 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from assetbuild.cache import ResultCache
@@ -29,7 +28,7 @@ from assetbuild.errors import (
     TaskGone,
 )
 from assetbuild.hashing import locked_spec, spec_hash
-from assetbuild.journal import Journal, key_fingerprint
+from assetbuild.journal import Journal
 from assetbuild.lockfile import LockEntry, LockfileWriter, OutputRecord
 from assetbuild.outputs import (
     derive_outputs,
@@ -465,12 +464,3 @@ def _with_outputs(entry: LockEntry, outputs: tuple[OutputRecord, ...]) -> LockEn
 
     return replace(entry, outputs=outputs)
 
-
-def api_scope(base_url: str, api_key: str) -> str:
-    """What uploads and journal entries are scoped to: the API and the account's key."""
-    return f"{base_url}|{key_fingerprint(api_key)}"
-
-
-def state_path(project: Project) -> Path:
-    """The project's state folder."""
-    return project.manifest.state_dir

@@ -24,6 +24,11 @@ def key_fingerprint(api_key: str) -> str:
     return hashlib.sha256(f"assetbuild-key-fingerprint:{api_key}".encode()).hexdigest()[:16]
 
 
+def api_scope(base_url: str, api_key: str) -> str:
+    """What uploads and journal entries are scoped to: the API and the account's key."""
+    return f"{base_url}|{key_fingerprint(api_key)}"
+
+
 @dataclass(frozen=True)
 class JournalEntry:
     """A submitted task, and its lock entry once its outputs are written."""

@@ -122,6 +122,31 @@ class Project:
         names = set(select_targets(self.resolved, targets))
         return [image for image in self.resolved.images if image.name in names]
 
+    def cached_uploads(
+        self, provider: str | None = None, environ: Mapping[str, str] | None = None
+    ) -> dict[str, str]:
+        """sha256 -> hosted URL of the local references a build has uploaded already, for
+        the provider's API and key (nothing when no key is set): what ``render`` shows."""
+        import os
+
+        from assetbuild.cache import ResultCache, default_cache_dir
+        from assetbuild.journal import api_scope
+        from assetbuild.providers import EMULATOR_KEY, base_url_for
+
+        name = self.provider(provider)
+        env = os.environ if environ is None else environ
+        key = EMULATOR_KEY if name == "emulator" else env.get("SEE2AI_API_KEY", "").strip()
+        digests = {ref.sha256 for image in self.resolved.images for ref in image.references
+                   if ref.kind == "file" and ref.sha256}
+        if not key or not digests:
+            return {}
+        scope = api_scope(base_url_for(name, env), key)
+        cache = ResultCache(default_cache_dir(env))
+        try:
+            return {d: url for d in digests if (url := cache.upload_url(scope, d))}
+        finally:
+            cache.close()
+
     def preview_request(
         self, image: ResolvedImage, lockfile: Lockfile, uploaded: Mapping[str, str]
     ) -> dict[str, Any]:

@@ -249,3 +249,21 @@ def test_the_emulator_command_serves_a_build(project: ProjectDir,
     finally:
         server.terminate()
         server.communicate(timeout=10)
+
+
+def test_render_shows_the_upload_a_build_made(project: ProjectDir, run_cli: RunCli) -> None:
+    project.write("assets/ref.png", "reference bytes")
+    project.write_manifest("""
+        version = 1
+        [images.a]
+        prompt = "an image from a local reference"
+        references = ["assets/ref.png"]
+    """)
+    manifest = str(project.manifest)
+    before = json.loads(run_cli("render", "-f", manifest, "--provider", "emulator", "a").out)
+    assert before["input_urls"] == ["upload:assets/ref.png"]
+    assert run_cli("build", "-f", manifest, "--provider", "emulator").code == 0
+    after = json.loads(run_cli("render", "-f", manifest, "--provider", "emulator", "a").out)
+    lock = tomllib.loads((project.root / "assetbuild.lock").read_text())
+    assert after["input_urls"] == lock["images"]["a"]["request"]["input_urls"]
+    assert after["input_urls"][0].startswith("http://see2ai-emulator.invalid/uploads/")
