@@ -219,10 +219,13 @@ def render(manifest_path: Path, targets: tuple[str, ...], provider: str | None,
     project = _project(manifest_path)
     lockfile = project.read_lockfile()
     uploaded = project.cached_uploads(provider)
+    from assetbuild.plan import matching_names
+
+    named = {name for t in targets for name in matching_names(t, project.resolved.images)}
     requests = {
         image.name: project.preview_request(image, lockfile, uploaded)
-        for image in project.select(targets)
-        if any(image.name == t or image.base_name == t or _glob(image.name, t) for t in targets)
+        for image in project.select(targets)  # raises a usage error for an unknown target
+        if image.name in named
     }
     if len(requests) == 1:
         echo(report.dumps(next(iter(requests.values()))))
@@ -440,12 +443,6 @@ def emulator(host: str, port: int, latency: float, latency_max: float | None,
          err=True)
     make_server(Emulator(config), host, port, log_level="warning").run()
     return EXIT_OK
-
-
-def _glob(name: str, pattern: str) -> bool:
-    import fnmatch
-
-    return fnmatch.fnmatchcase(name, pattern)
 
 
 @cli.command(name="list")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from assetbuild.cache import ResultCache
@@ -67,7 +67,7 @@ class ImageResult:
 class BuildEvent:
     """A progress event: an image started a stage or finished."""
 
-    kind: Literal["submitted", "resumed", "finished", "warning", "waiting"]
+    kind: Literal["submitted", "resumed", "finished", "warning"]
     name: str
     message: str = ""
     result: ImageResult | None = None
@@ -165,6 +165,9 @@ class Builder:
         self.lockfile_path = shard_path(main_lockfile, options.shard) if options.shard else (
             main_lockfile)
         self._warned_states: set[str] = set()
+        self._balance_error: BalanceError | None = None
+        self._reservations: dict[str, float] = {}
+        """Price set aside per spec hash for each task submitted and not yet finished."""
 
     async def run(self) -> BuildReport:
         """Build every image of the plan; return what happened to each."""
@@ -188,8 +191,6 @@ class Builder:
         results = tuple(shared.results.get(i.name) or ImageResult(i.name, "skipped", "aborted")
                         for i in self.plan.images)
         return BuildReport(results, time.monotonic() - started, aborted or balance)
-
-    _balance_error: BalanceError | None = None
 
     def flush(self, *, force: bool = False) -> None:
         """Write the lockfile if anything changed (at most once per interval unless forced)."""
@@ -229,8 +230,10 @@ class Builder:
                                                                                   strict=True))
             for record in restored:
                 self.digests.remember(self.root / record.path, record.sha256)
-            self._record(item.name, self._with_derived(item.image,
-                                                       _with_outputs(item.entry, restored)))
+            entry = _with_outputs(item.entry, restored)
+            if not self._derived_current(item.image, entry):
+                entry = self._with_derived(entry, derive_outputs(self.root, item.image))
+            self._record(item.name, entry)
             result = ImageResult(item.name, "restored", "from the local cache")
             self.shared.results[item.name] = result
             self.shared.done[item.name].set()
@@ -241,20 +244,19 @@ class Builder:
     async def _image(self, item: ImageStatus) -> None:
         try:
             result = await self._run(item)
-        except OSError as exc:  # the disk, not the API: full, read-only, permissions
-            result = ImageResult(item.name, "failed", f"cannot write its files: {exc}; "
-                                 "a task already paid for stays journaled for the next build")
-            if self.options.fail_fast and self.shared.stop_reason is None:
-                self.shared.stop_reason = "not submitted: --fail-fast after a failure"
-        except (ImageFailed, ApiError) as exc:
-            if isinstance(exc, AuthError):
-                raise
+        except AuthError:
+            raise
+        except (ImageFailed, ApiError, OSError) as exc:
             if isinstance(exc, BalanceError):
                 self._balance_error = exc
                 self.shared.stop_reason = f"not submitted: {exc}"
             if self.options.fail_fast and self.shared.stop_reason is None:
                 self.shared.stop_reason = "not submitted: --fail-fast after a failure"
-            result = ImageResult(item.name, "failed", str(exc))
+            message = str(exc)
+            if isinstance(exc, OSError):  # the disk, not the API: full, read-only, permissions
+                message = (f"cannot write its files: {exc}; a task already paid for stays "
+                           "journaled for the next build")
+            result = ImageResult(item.name, "failed", message)
         self.shared.results[item.name] = result
         self.shared.done[item.name].set()
         self.report(BuildEvent("finished", item.name, result.message, result))
@@ -287,7 +289,11 @@ class Builder:
                                         self.cache, self.client)
         for record in records:
             self.digests.remember(self.root / record.path, record.sha256)
-        entry = await asyncio.to_thread(self._with_derived, image, _with_outputs(entry, records))
+        entry = _with_outputs(entry, records)
+        if not self._derived_current(image, entry):
+            # Pillow's work in a thread; the digest table stays with the event loop.
+            entry = self._with_derived(
+                entry, await asyncio.to_thread(derive_outputs, self.root, image))
         self._record(image.name, entry)
         return ImageResult(image.name, outcome, "from the local cache or the locked URLs")
 
@@ -322,12 +328,12 @@ class Builder:
                 self.journal.forget(digest)
         if self.shared.stop_reason:
             raise ImageFailed(self.shared.stop_reason)
-        price = self._reserve(image.resolution)
+        self._reserve(digest, image.resolution)
         request = image_request(image, await self._input_urls(image))
         try:
             task = await self.client.submit(request)
         except BaseException:
-            self.reserved -= price
+            self.reserved -= self._reservations.pop(digest, 0.0)
             raise
         self.journal.submitted(digest, image.name, task.task_id, request)
         self.report(BuildEvent("submitted", image.name, task.task_id))
@@ -337,15 +343,15 @@ class Builder:
             self.journal.forget(digest)
             raise ImageFailed(f"the API lost task {task.task_id} ({exc})") from None
 
-    def _reserve(self, resolution: str) -> float:
+    def _reserve(self, digest: str, resolution: str) -> None:
         """Set aside the expected price of a submit, or refuse it past --max-cost."""
         price = self.prices.of(resolution) or 0.0
         limit = self.options.max_cost
         if limit is not None and self.spent + self.reserved + price > limit:
             self.shared.stop_reason = f"not submitted: --max-cost {limit} reached"
             raise ImageFailed(self.shared.stop_reason)
+        self._reservations[digest] = price
         self.reserved += price
-        return price
 
     async def _input_urls(self, image: ResolvedImage) -> list[str]:
         urls = []
@@ -396,8 +402,7 @@ class Builder:
 
     async def _finish(self, image: ResolvedImage, spec: dict[str, Any], digest: str,
                       status: TaskStatus, request: dict[str, Any], resumed: bool) -> ImageResult:
-        if not resumed:
-            self.reserved = max(0.0, self.reserved - (self.prices.of(image.resolution) or 0.0))
+        self.reserved -= self._reservations.pop(digest, 0.0)
         if status.cost_points is not None:
             self.spent += status.cost_points
             self.prices.learn(image.resolution, status.cost_points)
@@ -413,17 +418,15 @@ class Builder:
             sha, size = place_download(await self.client.download(url, destination), destination)
             self.digests.remember(destination, sha)
             records.append(OutputRecord(path, sha, size))
-        derived = await asyncio.to_thread(derive_outputs, self.root, image)
-        for record in derived:
-            self.digests.remember(self.root / record.path, record.sha256)
         entry = LockEntry(
-            derived=derived,
             spec_hash=digest, provider=self.plan.provider, task_id=status.task_id,
             state=status.raw_state or "completed", model=status.model,
             result_urls=status.result_urls, request=request, outputs=tuple(records),
             spec=locked_spec(spec), cost_points=status.cost_points, cost_time=status.cost_time,
             input_tokens=status.input_tokens, output_tokens=status.output_tokens,
             total_tokens=status.total_tokens, warnings=status.warnings)
+        entry = self._with_derived(
+            entry, await asyncio.to_thread(derive_outputs, self.root, image))
         table = entry.to_toml()
         self.cache.put(digest, table, [(self.root / r.path, r.sha256) for r in records])
         self.journal.done(digest, table)
@@ -434,15 +437,13 @@ class Builder:
         return ImageResult(image.name, "resumed" if resumed else "built",
                            f"task {status.task_id}", status.cost_points or 0, status.warnings)
 
-    def _with_derived(self, image: ResolvedImage, entry: LockEntry) -> LockEntry:
-        """``entry`` with its derived files present and recorded (derived anew if needed)."""
-        from dataclasses import replace
-
+    def _derived_current(self, image: ResolvedImage, entry: LockEntry) -> bool:
+        """Whether the entry's derived files are the ones asked for, with their bytes."""
         expected = [path for path, _, _ in image.derived_outputs()]
-        if [r.path for r in entry.derived] == expected and all(
-                self.digests.digest(self.root / r.path) == r.sha256 for r in entry.derived):
-            return entry
-        derived = derive_outputs(self.root, image)
+        return [r.path for r in entry.derived] == expected and all(
+            self.digests.digest(self.root / r.path) == r.sha256 for r in entry.derived)
+
+    def _with_derived(self, entry: LockEntry, derived: tuple[OutputRecord, ...]) -> LockEntry:
         for record in derived:
             self.digests.remember(self.root / record.path, record.sha256)
         return replace(entry, derived=derived)
@@ -460,7 +461,5 @@ def _first_url(entry: LockEntry | None) -> str | None:
 
 
 def _with_outputs(entry: LockEntry, outputs: tuple[OutputRecord, ...]) -> LockEntry:
-    from dataclasses import replace
-
     return replace(entry, outputs=outputs)
 

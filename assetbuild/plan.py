@@ -141,7 +141,7 @@ def select_targets(resolved: ResolvedManifest, targets: Iterable[str]) -> list[s
     if not targets:
         return [image.name for image in resolved.images]
     for target in targets:
-        matches = _match(target, resolved.images)
+        matches = matching_names(target, resolved.images)
         if not matches:
             hint = did_you_mean(target, sorted({i.base_name for i in resolved.images}))
             raise UsageError(f"no image matches target {target!r}{hint}; "
@@ -156,7 +156,8 @@ def select_targets(resolved: ResolvedManifest, targets: Iterable[str]) -> list[s
     return [image.name for image in resolved.images if image.name in wanted]
 
 
-def _match(target: str, images: Iterable[ResolvedImage]) -> list[str]:
+def matching_names(target: str, images: Iterable[ResolvedImage]) -> list[str]:
+    """Images a target names: by exact name, matrix base name, else shell-style glob."""
     images = list(images)
     exact = [i.name for i in images if target in (i.name, i.base_name)]
     if exact:
