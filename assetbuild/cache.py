@@ -8,13 +8,14 @@ API call. Every blob is verified against its sha256 when restored.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from assetbuild.fsutil import temp_path_beside
+from assetbuild.fsutil import open_temp_in, write_all
 from assetbuild.state import open_cache
 
 CACHE_FORMAT = 1
@@ -61,30 +62,37 @@ class ResultCache:
                     self._cache.set(f"blob:{digest}", handle, read=True)
         self._cache.set(f"spec:{spec_hash}", lock_entry)
 
-    def restore(self, sha256: str, destination: Path) -> bool:
-        """Write the cached bytes of ``sha256`` to ``destination`` atomically.
-
-        Return False if they are not cached or no longer match their digest.
+    def restore(self, sha256: str, destination: str) -> os.stat_result | None:
+        """Write the cached bytes of ``sha256`` to the file ``destination`` (a path
+        string; its folder must exist) atomically; return the written file's stat
+        (for the digest table), or None if the bytes are not cached or no longer match
+        their digest. Strings and file descriptors: it runs once per restored file.
         """
         handle = self._cache.get(f"blob:{sha256}", read=True)
         if handle is None:
-            return False
-        tmp = temp_path_beside(destination)
+            return None
+        fd, tmp = open_temp_in(os.path.dirname(destination))  # noqa: PTH120 - hot path
         try:
             digest = hashlib.sha256()
-            with handle, tmp.open("wb") as out:
+            with handle:
                 while chunk := handle.read(1 << 20):
                     digest.update(chunk)
-                    out.write(chunk)
+                    write_all(fd, chunk)
+            stat = os.fstat(fd)
+            os.close(fd)
+            fd = -1
             if digest.hexdigest() != sha256:
                 self._cache.delete(f"blob:{sha256}")
-                tmp.unlink()
-                return False
-            tmp.replace(destination)
+                os.unlink(tmp)  # noqa: PTH108 - strings on the hot path
+                return None
+            os.replace(tmp, destination)  # noqa: PTH105 - strings on the hot path
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            if fd >= 0:
+                os.close(fd)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)  # noqa: PTH108
             raise
-        return True
+        return stat
 
     def upload_url(self, scope: str, sha256: str) -> str | None:
         """A reference already uploaded under ``scope`` (API and key), if still fresh."""

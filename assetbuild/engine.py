@@ -221,15 +221,15 @@ class Builder:
         work = [(i.image.output_paths(len(i.entry.outputs)), i.entry.outputs)  # type: ignore[union-attr]
                 for i in items]
         done: set[str] = set()
-        for item, (paths, records), ok in zip(
+        for item, (paths, records), stats in zip(
                 items, work, restore_many_from_cache(self.root, work, self.cache), strict=True):
-            if not ok:
+            if stats is None:
                 continue
             assert item.entry is not None
             restored = tuple(OutputRecord(p, r.sha256, r.bytes) for p, r in zip(paths, records,
                                                                                   strict=True))
-            for record in restored:
-                self.digests.remember(self.root / record.path, record.sha256)
+            for record, stat in zip(restored, stats, strict=True):
+                self.digests.remember(self.root / record.path, record.sha256, stat)
             entry = _with_outputs(item.entry, restored)
             if not self._derived_current(item.image, entry):
                 entry = self._with_derived(entry, derive_outputs(self.root, item.image))

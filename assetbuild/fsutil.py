@@ -16,16 +16,31 @@ TEMP_PREFIX = ".assetbuild-tmp-"
 _TEMP_NUMBERS = itertools.count()
 
 
-def _make_temp(folder: Path) -> tuple[int, Path]:
+def _make_temp(folder: Path | str) -> tuple[int, Path]:
     """Create a new temporary file in ``folder``: a name no one else uses (pid and a
     counter, created exclusively) and the mode of any new file (0o666 less the umask),
     not mkstemp's 0600. Cheaper than mkstemp, which matters restoring 10,000 files."""
+    fd, path = open_temp_in(str(folder))
+    return fd, Path(path)
+
+
+def open_temp_in(folder: str) -> tuple[int, str]:
+    """Create a temporary file in the existing ``folder``; return it open for writing
+    (a file descriptor the caller closes) and its path (the caller renames or removes
+    it). Plain strings and one system call: the fast path for restoring many files."""
     while True:
-        path = folder / f"{TEMP_PREFIX}{os.getpid()}-{next(_TEMP_NUMBERS)}"
+        path = f"{folder}/{TEMP_PREFIX}{os.getpid()}-{next(_TEMP_NUMBERS)}"
         try:
             return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666), path
         except FileExistsError:  # left by an earlier process with the same pid
             continue
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to a file descriptor (``os.write`` may write less)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 @contextlib.contextmanager

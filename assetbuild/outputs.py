@@ -7,6 +7,8 @@ reader never sees half a file.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -30,10 +32,12 @@ def wanted_format(path: str | Path) -> str:
     return FORMATS[PurePosixPath(str(path)).suffix.lower()]
 
 
-def place_download(download: Download, destination: Path) -> tuple[str, int]:
-    """Move a verified download to ``destination``, converting it if its extension
-    asks for another format; return the written file's sha256 and size."""
-    target_format = wanted_format(destination)
+def place_download(download: Download, destination: Path,
+                   target_format: str | None = None) -> tuple[str, int]:
+    """Move a verified download to ``destination``, converting it if ``target_format``
+    (default: what the destination's extension asks for) is another format; return
+    the written file's sha256 and size."""
+    target_format = target_format or wanted_format(destination)
     if target_format == download.kind:
         download.path.replace(destination)
         return download.sha256, download.size
@@ -115,8 +119,9 @@ async def restore_outputs(
         destination = root / path
         destination.parent.mkdir(parents=True, exist_ok=True)
         # File work releases the GIL: restoring in threads uses every core.
-        restored_here = await asyncio.to_thread(_restore_file, destination, record, cache)
-        if not restored_here:
+        restored_here = await asyncio.to_thread(_restore_file, str(destination), record,
+                                                 cache)
+        if restored_here is None:
             await _fetch_locked(destination, record, result_urls, index, client)
         restored.append(OutputRecord(path, record.sha256, record.bytes))
     return tuple(restored)
@@ -124,28 +129,44 @@ async def restore_outputs(
 
 def restore_many_from_cache(
     root: Path, work: Sequence[tuple[Sequence[str], Sequence[OutputRecord]]],
-    cache: ResultCache, workers: int = 4,
-) -> list[bool]:
-    """For each (paths, records): whether every output now holds its locked bytes,
-    taken from the cache where needed. Many files at once, in threads (file work
-    releases the GIL); what the cache lacks is left for :func:`restore_outputs`."""
-    from concurrent.futures import ThreadPoolExecutor
+    cache: ResultCache,
+) -> list[tuple[os.stat_result, ...] | None]:
+    """For each (paths, records): the stat of every output once it holds its locked
+    bytes (taken from the cache where needed), or None if the cache lacks one of them
+    (left for :func:`restore_outputs`).
 
-    for folder in sorted({(root / p).parent for paths, _ in work for p in paths}):
-        folder.mkdir(parents=True, exist_ok=True)
+    One plain loop over path strings: restoring 10,000 small files is system calls,
+    and threads only add contention for the GIL (a pool of 4 was slower on 2 cores).
+    """
+    for folder in {(root / p).parent for paths, _ in work for p in paths}:
+        with contextlib.suppress(OSError):  # the image's own restore reports it
+            folder.mkdir(parents=True, exist_ok=True)
+    base = str(root)
+    results: list[tuple[os.stat_result, ...] | None] = []
+    for paths, records in work:
+        stats = []
+        for path, record in zip(paths, records, strict=True):
+            try:
+                stat = _restore_file(f"{base}/{path}", record, cache)
+            except OSError:  # left to the image's own restore, which reports it
+                stat = None
+            if stat is None:
+                break
+            stats.append(stat)
+        results.append(tuple(stats) if len(stats) == len(records) else None)
+    return results
 
-    def restore(job: tuple[Sequence[str], Sequence[OutputRecord]]) -> bool:
-        paths, records = job
-        return all(_restore_file(root / p, r, cache) for p, r in zip(paths, records, strict=True))
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(restore, work, chunksize=32))
-
-
-def _restore_file(destination: Path, record: OutputRecord, cache: ResultCache) -> bool:
-    """Whether ``destination`` now holds the locked bytes (already, or from the cache)."""
-    if destination.is_file() and sha256_file(destination) == record.sha256:
-        return True
+def _restore_file(destination: str, record: OutputRecord,
+                  cache: ResultCache) -> os.stat_result | None:
+    """The stat of ``destination`` once it holds the locked bytes (already, or from the
+    cache); None if it does not and the cache cannot give them."""
+    try:
+        stat = os.stat(destination)  # noqa: PTH116 - strings on the hot path
+    except (FileNotFoundError, NotADirectoryError):
+        return cache.restore(record.sha256, destination)
+    if stat.st_size == record.bytes and sha256_file(Path(destination)) == record.sha256:
+        return stat
     return cache.restore(record.sha256, destination)
 
 
@@ -159,7 +180,7 @@ async def _fetch_locked(
     download = await client.download(result_urls[index], destination)
     tmp = temp_path_beside(destination)
     try:
-        digest, _ = place_download(download, tmp)
+        digest, _ = place_download(download, tmp, wanted_format(destination))
         if digest != record.sha256:
             raise DownloadError(f"{result_urls[index]} no longer serves the locked image "
                                 f"(sha256 {digest[:12]}..., locked {record.sha256[:12]}...)")

@@ -102,10 +102,11 @@ class FileDigests:
         self._dirty = True
         return digest
 
-    def remember(self, path: Path, digest: str) -> None:
-        """Record the digest of a file that was just written (saves re-reading it)."""
+    def remember(self, path: Path, digest: str, stat: os.stat_result | None = None) -> None:
+        """Record the digest of a file that was just written (saves re-reading it);
+        ``stat`` is its stat if the caller has it (saves a system call)."""
         table = self._load()
-        table[str(path)] = (*stat_key(path.stat()), digest)
+        table[str(path)] = (*stat_key(stat or path.stat()), digest)
         self._dirty = True
 
     def save(self) -> None:

@@ -183,6 +183,28 @@ def test_pull_restores_from_the_cache_and_never_generates(
     assert emulator.stats.submits == 6
 
 
+def test_a_corrupted_cache_blob_is_never_restored(
+    simple_project: ProjectDir, emulator: Emulator, isolated_environment: Path
+) -> None:
+    run_build(simple_project, emulator)
+    hero = simple_project.root / "generated/hero.png"
+    good = hero.read_bytes()
+    blobs = list(isolated_environment.rglob("*.val"))
+    assert blobs, "the cache keeps each output's bytes in a file"
+    for blob in blobs:
+        blob.write_bytes(b"\x89PNG bytes that are not the image")
+    hero.unlink()
+    report = pull(Project.load(simple_project.manifest), provider="emulator")
+    assert {r.name: r.outcome for r in report.results}["hero"] == "failed"
+    assert not hero.exists(), "corrupt bytes were never put in place"
+    downloads = emulator.stats.downloads
+    report = run_build(simple_project, emulator)  # the locked URL still serves the image
+    assert {r.name: r.outcome for r in report.results}["hero"] == "restored"
+    assert hero.read_bytes() == good
+    assert emulator.stats.downloads == downloads + 1, "fetched again from its locked URL"
+    assert emulator.stats.submits == 6
+
+
 def test_journaled_task_is_resumed_not_resubmitted(
     project: ProjectDir, tmp_path: Path
 ) -> None:
