@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +21,7 @@ from assetbuild.state import open_cache
 
 CACHE_FORMAT = 1
 DEFAULT_SIZE_LIMIT = 2 * 1024**3
+SMALL_FILE = 1 << 20
 UPLOAD_TTL = 24 * 3600
 """Seconds an uploaded reference URL is reused (how long the API keeps uploads is not
 documented; a day is a guess on the safe side)."""
@@ -54,13 +56,21 @@ class ResultCache:
         return f"blob:{sha256}" in self._cache
 
     def put(self, spec_hash: str, lock_entry: dict[str, Any],
-            files: list[tuple[Path, str]]) -> None:
-        """Cache a finished image: its lock entry and each output file (path, sha256)."""
-        for path, digest in files:
-            if not self.has_blob(digest):
-                with path.open("rb") as handle:
-                    self._cache.set(f"blob:{digest}", handle, read=True)
-        self._cache.set(f"spec:{spec_hash}", lock_entry)
+            files: list[tuple[Path, str, int]]) -> None:
+        """Cache a finished image: its lock entry and each output file (path, sha256,
+        size), in one transaction. Files up to 1 MB are passed as bytes (diskcache keeps
+        those under 32 KB in its database: no file to create or open again); larger
+        ones are streamed."""
+        with self._cache.transact():
+            for path, digest, size in files:
+                if self.has_blob(digest):
+                    continue
+                if size <= SMALL_FILE:
+                    self._cache.set(f"blob:{digest}", path.read_bytes())
+                else:
+                    with path.open("rb") as handle:
+                        self._cache.set(f"blob:{digest}", handle, read=True)
+            self._cache.set(f"spec:{spec_hash}", lock_entry)
 
     def restore(self, sha256: str, destination: str) -> os.stat_result | None:
         """Write the cached bytes of ``sha256`` to the file ``destination`` (a path
@@ -68,9 +78,11 @@ class ResultCache:
         (for the digest table), or None if the bytes are not cached or no longer match
         their digest. Strings and file descriptors: it runs once per restored file.
         """
-        handle = self._cache.get(f"blob:{sha256}", read=True)
-        if handle is None:
+        stored = self._cache.get(f"blob:{sha256}", read=True)
+        if stored is None:
             return None
+        # Small blobs live in the database and come back as bytes, others as a file.
+        handle = io.BytesIO(stored) if isinstance(stored, bytes) else stored
         fd, tmp = open_temp_in(os.path.dirname(destination))  # noqa: PTH120 - hot path
         try:
             digest = hashlib.sha256()

@@ -207,15 +207,15 @@ class Builder:
         shared.dirty = False
         shared.last_flush = time.monotonic()
         shared.last_flush_took = shared.last_flush - started
-        for finished in shared.finished_specs:
-            self.journal.forget(finished)
-        shared.finished_specs.clear()
+        if shared.finished_specs:  # the lockfile holds them now
+            self.journal.forget(*shared.finished_specs)
+            shared.finished_specs.clear()
 
     def _restore_from_cache(self) -> set[str]:
         """Restore, many at a time, the outputs the cache holds; return the images done.
 
-        One pass in threads instead of an asyncio task per image: restoring 10,000
-        deleted outputs is file work, not network work.
+        One plain pass instead of an asyncio task per image: restoring 10,000 deleted
+        outputs is file work, not network work.
         """
         items = [i for i in self.plan.images if i.action == "restore" and i.entry is not None]
         work = [(i.image.output_paths(len(i.entry.outputs)), i.entry.outputs)  # type: ignore[union-attr]
@@ -413,8 +413,7 @@ class Builder:
         records = []
         for path, url in zip(image.output_paths(len(status.result_urls)), status.result_urls,
                              strict=True):
-            destination = self.root / path
-            destination.parent.mkdir(parents=True, exist_ok=True)
+            destination = self.root / path  # the download makes its folder if missing
             sha, size = place_download(await self.client.download(url, destination), destination)
             self.digests.remember(destination, sha)
             records.append(OutputRecord(path, sha, size))
@@ -425,10 +424,11 @@ class Builder:
             spec=locked_spec(spec), cost_points=status.cost_points, cost_time=status.cost_time,
             input_tokens=status.input_tokens, output_tokens=status.output_tokens,
             total_tokens=status.total_tokens, warnings=status.warnings)
-        entry = self._with_derived(
-            entry, await asyncio.to_thread(derive_outputs, self.root, image))
+        if image.sizes or image.formats:  # derived files: Pillow's work, in a thread
+            entry = self._with_derived(
+                entry, await asyncio.to_thread(derive_outputs, self.root, image))
         table = entry.to_toml()
-        self.cache.put(digest, table, [(self.root / r.path, r.sha256) for r in records])
+        self.cache.put(digest, table, [(self.root / r.path, r.sha256, r.bytes) for r in records])
         self.journal.done(digest, table)
         self.shared.finished_specs.append(digest)
         self._record(image.name, entry)

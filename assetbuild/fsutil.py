@@ -71,10 +71,19 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def temp_path_beside(path: Path) -> Path:
     """Create and return an empty temporary file in ``path``'s folder (caller renames it)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _make_temp(path.parent)
+    fd, tmp = open_temp_beside(path)
     os.close(fd)
     return tmp
+
+
+def open_temp_beside(path: Path) -> tuple[int, Path]:
+    """Create a temporary file in ``path``'s folder (made if missing); return it open
+    for writing (a file descriptor the caller closes) and its path."""
+    try:
+        return _make_temp(path.parent)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return _make_temp(path.parent)
 
 
 def relative_path_problem(value: str) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,50 +42,70 @@ class JournalEntry:
 
 
 class Journal:
-    """The journal in the state folder (diskcache: one SQLite transaction per record)."""
+    """The journal in the state folder (diskcache: one SQLite transaction per record).
+
+    Its entries are read once, on the first lookup, and kept current in memory (a
+    build holds the build lock, so no one else writes them meanwhile).
+    """
 
     def __init__(self, state_dir: Path, base_url: str, api_key: str) -> None:
-        self._cache: Any = open_cache(state_dir / "journal")
+        # Never evicted: a journal entry is a task paid for.
+        self._cache: Any = open_cache(state_dir / "journal", eviction_policy="none")
         self._scope = f"v{JOURNAL_FORMAT}|{base_url}|{key_fingerprint(api_key)}"
+        self._known: dict[str, JournalEntry] | None = None
+        """The entries of this scope, loaded on the first get and kept current."""
 
     def _key(self, spec_hash: str) -> str:
         return f"{self._scope}|{spec_hash}"
 
     def get(self, spec_hash: str) -> JournalEntry | None:
         """The journaled task for a spec, if any."""
-        data = self._cache.get(self._key(spec_hash))
-        if not isinstance(data, dict):
-            return None
-        try:
-            return JournalEntry(**data)
-        except TypeError:
-            return None
+        if self._known is None:
+            # One pass over the journal (empty after a clean build) instead of a
+            # query per image.
+            self._known = {key.rpartition("|")[2]: entry for key, entry in self._scan()}
+        return self._known.get(spec_hash)
 
     def submitted(self, spec_hash: str, name: str, task_id: str,
                   request: dict[str, Any]) -> None:
         """Record a task id (call this before anything else can fail)."""
         entry = JournalEntry(name, task_id, request, time.time())
         self._cache.set(self._key(spec_hash), asdict(entry))
+        if self._known is not None:
+            self._known[spec_hash] = entry
 
     def done(self, spec_hash: str, lock_entry: dict[str, Any]) -> None:
         """Record that the task's outputs are written and what the lockfile should say."""
         entry = self.get(spec_hash)
         if entry is not None:
-            data = asdict(entry) | {"state": "done", "lock_entry": lock_entry}
-            self._cache.set(self._key(spec_hash), data)
+            entry = replace(entry, state="done", lock_entry=lock_entry)
+            self._cache.set(self._key(spec_hash), asdict(entry))
+            if self._known is not None:
+                self._known[spec_hash] = entry
 
-    def forget(self, spec_hash: str) -> None:
-        """Drop a task: it failed, is gone, or the lockfile now holds its result."""
-        self._cache.delete(self._key(spec_hash))
+    def forget(self, *spec_hashes: str) -> None:
+        """Drop tasks: they failed, are gone, or the lockfile now holds their results
+        (several at once in one transaction)."""
+        with self._cache.transact():
+            for spec_hash in spec_hashes:
+                self._cache.delete(self._key(spec_hash))
+                if self._known is not None:
+                    self._known.pop(spec_hash, None)
 
     def entries(self) -> list[JournalEntry]:
         """Every task journaled under this API and key."""
+        return [entry for _, entry in self._scan()]
+
+    def _scan(self) -> list[tuple[str, JournalEntry]]:
         found = []
         for key in self._cache.iterkeys():
             if isinstance(key, str) and key.startswith(self._scope + "|"):
                 data = self._cache.get(key)
                 if isinstance(data, dict):
-                    found.append(JournalEntry(**data))
+                    try:
+                        found.append((key, JournalEntry(**data)))
+                    except TypeError:
+                        continue
         return found
 
     def close(self) -> None:

@@ -8,6 +8,7 @@ memory when decoded.
 from __future__ import annotations
 
 import contextlib
+import io
 import ipaddress
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -35,14 +36,18 @@ def check_download_url(url: str, api_host: str) -> None:
                             "that is not the API's host")
 
 
-def verify_image(path: Path) -> str:
-    """The image kind of ``path`` (png, jpeg, webp); raise DownloadError if it is not one.
+def verify_image(source: Path | bytes) -> str:
+    """The image kind of a file (or of its bytes): png, jpeg or webp; raise
+    DownloadError if it is not one.
 
     Checks the magic bytes, then reads the header with Pillow to refuse images whose
     pixel count could exhaust memory when decoded (decompression bombs).
     """
-    with path.open("rb") as handle:
-        head = handle.read(16)
+    if isinstance(source, bytes):
+        head = source[:16]
+    else:
+        with source.open("rb") as handle:
+            head = handle.read(16)
     kind = next((k for magic, k in MAGIC.items() if head.startswith(magic)), None)
     if kind is None and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         kind = "webp"
@@ -55,7 +60,7 @@ def verify_image(path: Path) -> str:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
                 width, height = image.size
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError,
             Image.DecompressionBombWarning) as exc:

@@ -26,12 +26,13 @@ import asyncio
 import email.utils
 import hashlib
 import json
+import os
 import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -48,7 +49,7 @@ from assetbuild.errors import (
     TaskGone,
     TransientError,
 )
-from assetbuild.fsutil import temp_path_beside
+from assetbuild.fsutil import open_temp_beside
 from assetbuild.providers.safety import check_download_url, verify_image
 
 SUCCEEDED = frozenset({"completed", "complete", "succeeded", "success", "succeed", "done",
@@ -374,29 +375,34 @@ class See2AIClient:
         expected = response.headers.get("content-length")
         if expected is not None and int(expected) > self.max_download_bytes:
             raise DownloadError(f"{url} is larger than the {self.max_download_bytes} byte cap")
-        tmp = temp_path_beside(destination)
+        fd, tmp = open_temp_beside(destination)
         try:
-            digest, size = await self._stream_to(response, tmp, url)
+            with os.fdopen(fd, "wb") as handle:
+                digest, size, first = await self._stream_to(response, handle, url)
             if expected is not None and size != int(expected):
                 raise _RetryableDownload(f"truncated: {size} of {expected} bytes")
-            kind = verify_image(tmp)
+            # An image that came in one chunk is checked from memory, not read again.
+            kind = verify_image(first if len(first) == size else tmp)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
         return Download(tmp, digest, size, kind)
 
-    async def _stream_to(self, response: httpx.Response, tmp: Path, url: str) -> tuple[str, int]:
+    async def _stream_to(self, response: httpx.Response, handle: BinaryIO,
+                         url: str) -> tuple[str, int, bytes]:
+        """Write the body to ``handle``; its sha256, its size and its first chunk."""
         digest = hashlib.sha256()
         size = 0
-        with tmp.open("wb") as handle:
-            async for chunk in response.aiter_bytes(1 << 16):
-                size += len(chunk)
-                if size > self.max_download_bytes:
-                    raise DownloadError(f"{url} is larger than the {self.max_download_bytes} "
-                                        "byte cap")
-                digest.update(chunk)
-                handle.write(chunk)
-        return digest.hexdigest(), size
+        first = b""
+        async for chunk in response.aiter_bytes(1 << 16):
+            size += len(chunk)
+            if size > self.max_download_bytes:
+                raise DownloadError(f"{url} is larger than the {self.max_download_bytes} "
+                                    "byte cap")
+            digest.update(chunk)
+            handle.write(chunk)
+            first = first or chunk
+        return digest.hexdigest(), size, first
 
 
 class _RetryableDownload(Exception):
