@@ -165,14 +165,16 @@ async def _run_async(
     journal = Journal(project.manifest.state_dir, base_url, key)
     store = StateStore(project.manifest.state_dir)
     digests = FileDigests(store)
-    client = open_client(provider, environ=environ, emulator=emulator,
-                         max_connections=min(POOL_CONNECTIONS, jobs * 2), api_key=key)
+    builder = Builder(project, plan,
+                      lambda: open_client(provider, environ=environ, emulator=emulator,
+                                          max_connections=min(POOL_CONNECTIONS, jobs * 2),
+                                          api_key=key),
+                      cache, journal, digests, options, reporter, api_scope(base_url, key),
+                      generate=generate)
     try:
-        builder = Builder(project, plan, client, cache, journal, digests, options, reporter,
-                          api_scope(base_url, key), generate=generate)
         return await builder.run()
     finally:
-        await client.aclose()
+        await builder.aclose()
         digests.save()
         store.close()
         journal.close()

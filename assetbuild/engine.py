@@ -15,7 +15,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from assetbuild.cache import ResultCache
 from assetbuild.cost import Prices
@@ -39,10 +39,12 @@ from assetbuild.outputs import (
 from assetbuild.plan import ImageStatus, Plan, image_spec
 from assetbuild.polling import PollSchedule
 from assetbuild.project import Project, image_request
-from assetbuild.providers.see2ai import See2AIClient, TaskStatus
 from assetbuild.resolve import ResolvedImage
 from assetbuild.shard import shard_path
 from assetbuild.state import FileDigests
+
+if TYPE_CHECKING:
+    from assetbuild.providers.see2ai import See2AIClient, TaskStatus
 
 Outcome = Literal["built", "resumed", "cached", "restored", "up-to-date", "failed", "skipped"]
 
@@ -140,11 +142,13 @@ class _Shared:
 class Builder:
     """Runs one build of a plan against one client."""
 
-    def __init__(self, project: Project, plan: Plan, client: See2AIClient, cache: ResultCache,
-                 journal: Journal, digests: FileDigests, options: BuildOptions,
-                 reporter: Reporter | None = None, api_scope: str = "",
-                 generate: bool = True) -> None:
-        self.project, self.plan, self.client = project, plan, client
+    def __init__(self, project: Project, plan: Plan, open_client: Callable[[], See2AIClient],
+                 cache: ResultCache, journal: Journal, digests: FileDigests,
+                 options: BuildOptions, reporter: Reporter | None = None,
+                 api_scope: str = "", generate: bool = True) -> None:
+        self.project, self.plan = project, plan
+        self._open_client = open_client
+        self._client: See2AIClient | None = None
         self.cache, self.journal, self.digests = cache, journal, digests
         self.options = options
         self.report = reporter or (lambda event: None)
@@ -168,6 +172,19 @@ class Builder:
         self._balance_error: BalanceError | None = None
         self._reservations: dict[str, float] = {}
         """Price set aside per spec hash for each task submitted and not yet finished."""
+
+    @property
+    def client(self) -> See2AIClient:
+        """The HTTP client, opened on first use (a restore from the cache needs none,
+        and importing httpx alone takes a fifth of a second)."""
+        if self._client is None:
+            self._client = self._open_client()
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if it was opened."""
+        if self._client is not None:
+            await self._client.aclose()
 
     async def run(self) -> BuildReport:
         """Build every image of the plan; return what happened to each."""
@@ -286,7 +303,7 @@ class Builder:
                        outcome: Outcome) -> ImageResult:
         paths = image.output_paths(len(entry.outputs))
         records = await restore_outputs(self.root, paths, entry.outputs, entry.result_urls,
-                                        self.cache, self.client)
+                                        self.cache, lambda: self.client)
         for record in records:
             self.digests.remember(self.root / record.path, record.sha256)
         entry = _with_outputs(entry, records)
@@ -381,7 +398,8 @@ class Builder:
             if elapsed > self.timeout:
                 raise ImageFailed(f"task {task_id} still running after {self.timeout:g} s; "
                                   "the next build resumes polling it")
-            await asyncio.sleep(self.polls.delay(elapsed, polls))
+            if not await self.polls.wait(self.polls.delay(elapsed, polls)):
+                continue  # the first task finished: wait on the learned schedule instead
             status = await self.client.status(task_id)
             polls += 1
             if status.state != "pending":

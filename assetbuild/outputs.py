@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -107,11 +107,12 @@ async def restore_outputs(
     records: Sequence[OutputRecord],
     result_urls: Sequence[str],
     cache: ResultCache,
-    client: See2AIClient | None,
+    client: Callable[[], See2AIClient] | None,
 ) -> tuple[OutputRecord, ...]:
     """Bring each output back to its locked bytes: from the cache, else the locked URL.
 
-    ``paths`` are where the outputs belong now (they may have moved since locking).
+    ``paths`` are where the outputs belong now (they may have moved since locking);
+    ``client`` gives the HTTP client, called only if an output must be downloaded.
     Raise DownloadError when neither source can give the locked bytes.
     """
     restored = []
@@ -172,12 +173,12 @@ def _restore_file(destination: str, record: OutputRecord,
 
 async def _fetch_locked(
     destination: Path, record: OutputRecord, result_urls: Sequence[str], index: int,
-    client: See2AIClient | None,
+    client: Callable[[], See2AIClient] | None,
 ) -> None:
     if client is None or index >= len(result_urls):
         raise DownloadError(f"{destination.name}: not in the local cache and no locked URL "
                             "to fetch it from")
-    download = await client.download(result_urls[index], destination)
+    download = await client().download(result_urls[index], destination)
     tmp = temp_path_beside(destination)
     try:
         digest, _ = place_download(download, tmp, wanted_format(destination))
