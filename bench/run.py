@@ -50,7 +50,7 @@ class Sizes:
 
 
 FULL = Sizes(5, (1_000, 10_000), 0.5, 256, 2_000, 500, 2.0, 50)
-QUICK = Sizes(3, (200, 1_000), 0.2, 64, 200, 50, 1.0, 25)
+QUICK = Sizes(3, (200, 600), 0.2, 64, 200, 50, 1.0, 25)
 
 
 @dataclass
@@ -214,36 +214,52 @@ def noop(rows: list[Row], sizes: Sizes, manifest: Path, count: int, env: dict[st
 
 
 def throughput(rows: list[Row], sizes: Sizes, emulator: Emulator, scratch: Path) -> None:
-    """Target 3: images/s against the minimal client, zero latency, 64 in flight."""
+    """Target 3: images/s against the minimal client, zero latency, 64 in flight.
+
+    Each side runs twice, alternating, and keeps its faster run: one run of either can
+    lose 10% to whatever else the shared machine is doing.
+    """
     count = sizes.throughput
-    emulator.configure(0.0)
-    minimal = run([PYTHON, str(HERE / "minimal_client.py"), emulator.base_url, str(count),
-                   str(scratch / "minimal"), "--jobs", "64"])
-    manifest = make_project(scratch / "throughput", count, 64, "throughput")
-    emulator.configure(0.0)
-    ours = run([CLI, "build", "-q", "-f", str(manifest)],
-               env=cli_env(emulator, scratch / "throughput-cache"))
-    assert ours.code == 0, "the throughput build failed"
-    ours_rate, base_rate = count / ours.seconds, count / minimal.seconds
-    rows.append(Row(f"throughput, {count} images, jobs 64", ours_rate, "images/s",
+    minimal_runs, our_runs = [], []
+    for attempt in range(2):
+        emulator.configure(0.0)
+        minimal_runs.append(run([PYTHON, str(HERE / "minimal_client.py"), emulator.base_url,
+                                 str(count), str(scratch / f"minimal-{attempt}"),
+                                 "--jobs", "64"]).seconds)
+        manifest = make_project(scratch / f"throughput-{attempt}", count, 64, "throughput")
+        emulator.configure(0.0)
+        ours = run([CLI, "build", "-q", "-f", str(manifest)],
+                   env=cli_env(emulator, scratch / f"throughput-cache-{attempt}"))
+        assert ours.code == 0, "the throughput build failed"
+        our_runs.append(ours.seconds)
+    ours_rate, base_rate = count / min(our_runs), count / min(minimal_runs)
+    rows.append(Row(f"throughput, {count} images, jobs 64 (best of 2)", ours_rate, "images/s",
                     "minimal httpx client", base_rate, ours_rate / base_rate, ">= 0.80",
                     ours_rate / base_rate >= 0.8))
 
 
 def latency_bound(rows: list[Row], sizes: Sizes, emulator: Emulator, scratch: Path) -> None:
-    """Target 4: wall time within 10% of the ideal, at most 4 polls per image."""
+    """Target 4: wall time within 10% of the ideal (mean of 2 runs), at most 4 polls
+    per image."""
     count, jobs, latency = sizes.latency_images, sizes.latency_jobs, sizes.latency
-    manifest = make_project(scratch / "latency", count, jobs, "latency")
-    emulator.configure(latency)
-    result = run([CLI, "build", "-q", "-f", str(manifest)],
-                 env=cli_env(emulator, scratch / "latency-cache"))
-    assert result.code == 0, "the latency build failed"
+    seconds, polls = [], []
+    for attempt in range(2):
+        manifest = make_project(scratch / f"latency-{attempt}", count, jobs,
+                                f"latency{attempt}")
+        emulator.configure(latency)
+        result = run([CLI, "build", "-q", "-f", str(manifest)],
+                     env=cli_env(emulator, scratch / f"latency-cache-{attempt}"))
+        assert result.code == 0, "the latency build failed"
+        seconds.append(result.seconds)
+        polls.append(emulator.stats()["status_polls"] / count)
     ideal = math.ceil(count / jobs) * latency
-    polls = emulator.stats()["status_polls"] / count
-    rows.append(Row(f"latency-bound, {count} images, {latency:g} s, jobs {jobs}",
-                    result.seconds, "s", "ideal ceil(n/jobs) x latency", ideal,
-                    result.seconds / ideal, "<= 1.10", result.seconds / ideal <= 1.10))
-    rows.append(Row("  status polls per image", polls, "polls", target="<= 4", ok=polls <= 4))
+    wall = statistics.mean(seconds)
+    rows.append(Row(f"latency-bound, {count} images, {latency:g} s, jobs {jobs} (mean of 2)",
+                    wall, "s", "ideal ceil(n/jobs) x latency", ideal, wall / ideal, "<= 1.10",
+                    wall / ideal <= 1.10))
+    per_image = max(polls)
+    rows.append(Row("  status polls per image", per_image, "polls", target="<= 4",
+                    ok=per_image <= 4))
 
 
 def scale_and_more(rows: list[Row], sizes: Sizes, emulator: Emulator, scratch: Path) -> None:
@@ -273,20 +289,25 @@ def scale_and_more(rows: list[Row], sizes: Sizes, emulator: Emulator, scratch: P
 
 def restore(rows: list[Row], manifest: Path, count: int, env: dict[str, str],
             scratch: Path) -> None:
-    """Target 6: pull of every deleted output from the cache vs cp -r of the same bytes."""
+    """Target 6: pull of every deleted output from the cache vs cp -r of the same bytes.
+
+    Three rounds, each timing one cp -r and one pull in the same conditions: the
+    folder each writes is removed (untimed) and the disk synced first. Medians.
+    """
     out = manifest.parent / "generated"
-    copy = scratch / "copy-source"
+    copy, dest = scratch / "copy-source", scratch / "copy-dest"
     shutil.copytree(out, copy)
-    copied = statistics.median(
-        run(["sh", "-c", f"rm -rf {scratch}/copy-dest && cp -r {copy} {scratch}/copy-dest"])
-        .seconds for _ in range(3))
-    pulls = []
-    for _ in range(2):
+    copies, pulls = [], []
+    for _ in range(3):
+        shutil.rmtree(dest, ignore_errors=True)
+        os.sync()
+        copies.append(run(["cp", "-r", str(copy), str(dest)]).seconds)
         shutil.rmtree(out)
+        os.sync()
         result = run([CLI, "pull", "-q", "-f", str(manifest)], env=env)
         assert result.code == 0, "pull failed"
         pulls.append(result.seconds)
-    pull = min(pulls)
+    copied, pull = statistics.median(copies), statistics.median(pulls)
     rows.append(Row(f"restore: pull {count} deleted outputs from the cache", pull, "s",
                     "cp -r of the same files", copied, copied / pull, ">= 0.50 of cp's speed",
                     copied / pull >= 0.5))
