@@ -55,6 +55,8 @@ class ResolvedImage:
     def derived_outputs(self) -> list[tuple[str, int | None, str]]:
         """(path, width or None, format) of each file derived from the primary output:
         every requested format at full size and at each width; ``hero-640w.webp``."""
+        if not self.sizes and not self.formats:
+            return []  # the common case, asked for 10,000 times by a no-op check
         primary = PurePosixPath(self.output)
         own = "jpeg" if primary.suffix.lower() in (".jpg", ".jpeg") else primary.suffix[1:].lower()
         derived = []
