@@ -172,6 +172,9 @@ class Builder:
         self._balance_error: BalanceError | None = None
         self._reservations: dict[str, float] = {}
         """Price set aside per spec hash for each task submitted and not yet finished."""
+        self._flushing: asyncio.Task[None] | None = None
+        """The lockfile write in progress, if any."""
+        self._written_in_background = False
 
     @property
     def client(self) -> See2AIClient:
@@ -203,6 +206,8 @@ class Builder:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
         finally:
+            if self._flushing is not None:
+                await asyncio.wait([self._flushing])
             self.flush(force=True)
         balance = self._balance_error
         results = tuple(shared.results.get(i.name) or ImageResult(i.name, "skipped", "aborted")
@@ -210,23 +215,60 @@ class Builder:
         return BuildReport(results, time.monotonic() - started, aborted or balance)
 
     def flush(self, *, force: bool = False) -> None:
-        """Write the lockfile if anything changed (at most once per interval unless forced)."""
+        """Write the lockfile now if anything changed (the end of a build: ``force``
+        also refreshes its parsed copy, so the next check parses nothing)."""
         shared = self.shared
-        # Never spend more than about a fifth of the time writing the lockfile.
-        interval = max(self.options.lock_flush_interval, 4 * shared.last_flush_took)
-        due = time.monotonic() - shared.last_flush >= interval
-        if not shared.dirty or not (force or due):
+        # Written in the background only: once more, to refresh the parsed copy.
+        if not shared.dirty and not (force and self._written_in_background):
             return
-        # The last write also refreshes the parsed copy, so the next check parses nothing.
         store = self.digests.store if force and not self.options.shard else None
-        started = time.monotonic()
-        self.lock_writer.write(self.lockfile_path, shared.entries, store)
+        try:
+            self.lock_writer.write(self.lockfile_path, shared.entries, store)
+        except OSError as exc:
+            raise AssetbuildError(
+                f"cannot write {self.lockfile_path}: {exc.strerror or exc}. Every finished "
+                "image is kept in the journal and the result cache: run the build again "
+                "once the file can be written (nothing is paid twice).") from None
         shared.dirty = False
         shared.last_flush = time.monotonic()
-        shared.last_flush_took = shared.last_flush - started
-        if shared.finished_specs:  # the lockfile holds them now
-            self.journal.forget(*shared.finished_specs)
-            shared.finished_specs.clear()
+        self._forget_locked(shared.finished_specs)
+
+    def _flush_soon(self) -> None:
+        """Write the lockfile in a thread once it is due: at most about once a second,
+        never more than a fifth of the time, one write at a time. The event loop goes
+        on serving tasks while the file (10 MB at 10,000 images) is written and synced."""
+        shared = self.shared
+        interval = max(self.options.lock_flush_interval, 4 * shared.last_flush_took)
+        if self._flushing is not None or time.monotonic() - shared.last_flush < interval:
+            return
+        self._flushing = asyncio.get_running_loop().create_task(self._flush_in_thread())
+
+    async def _flush_in_thread(self) -> None:
+        shared = self.shared
+        entries, finished = dict(shared.entries), list(shared.finished_specs)
+        shared.finished_specs.clear()
+        shared.dirty = False
+        started = time.monotonic()
+        try:
+            await asyncio.to_thread(self.lock_writer.write, self.lockfile_path, entries)
+        except OSError as exc:  # the journal still holds them; the final write retries
+            shared.dirty = True
+            shared.finished_specs.extend(finished)
+            self.report(BuildEvent("warning", self.lockfile_path.name,
+                                   f"not written yet ({exc.strerror or exc}); retried later"))
+        else:
+            self._written_in_background = True
+            self._forget_locked(finished)
+        finally:
+            shared.last_flush = time.monotonic()
+            shared.last_flush_took = shared.last_flush - started
+            self._flushing = None
+
+    def _forget_locked(self, finished: list[str]) -> None:
+        """Drop from the journal the tasks whose results the lockfile now holds."""
+        if finished:
+            self.journal.forget(*finished)
+            finished.clear()
 
     def _restore_from_cache(self) -> set[str]:
         """Restore, many at a time, the outputs the cache holds; return the images done.
@@ -471,7 +513,7 @@ class Builder:
             return  # a restore to the same paths changes nothing in the lockfile
         self.shared.entries[name] = entry
         self.shared.dirty = True
-        self.flush()
+        self._flush_soon()
 
 
 def _first_url(entry: LockEntry | None) -> str | None:

@@ -337,3 +337,39 @@ def test_responsive_outputs_are_derived_checked_and_restored_without_the_api(
         assert image.size == (128, 72)
     assert Project.load(project.manifest).plan(provider="emulator").up_to_date
     assert emulator.stats.submits == 1, "sizes and formats never call the API"
+
+
+def test_the_lockfile_is_written_during_a_build_not_only_at_its_end(
+    project: ProjectDir
+) -> None:
+    from assetbuild.engine import BuildEvent
+    from assetbuild.journal import Journal
+
+    project.write_manifest("""
+        version = 1
+        [images.tile]
+        prompt = "tile {{ n }}"
+        matrix = { n = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11] }
+    """)
+    lockfile = project.root / "assetbuild.lock"
+    seen: list[int] = []
+
+    def look(event: BuildEvent) -> None:
+        if event.kind == "finished":
+            seen.append(len(tomllib.loads(lockfile.read_text()).get("images", {}))
+                        if lockfile.exists() else 0)
+
+    emulator = Emulator(EmulatorConfig(latency_min=0.2, latency_max=0.2, plain_images=True))
+    report = build(Project.load(project.manifest),
+                   BuildOptions(provider="emulator", jobs=2, lock_flush_interval=0.1),
+                   reporter=look, emulator=emulator)
+    assert report.count("built") == 12
+    assert any(0 < count < 12 for count in seen), f"written along the way: {seen}"
+    assert len(lock_of(project)) == 12
+    from assetbuild.emulator import IN_PROCESS_BASE_URL
+    from assetbuild.providers import EMULATOR_KEY
+
+    journal = Journal(Project.load(project.manifest).manifest.state_dir, IN_PROCESS_BASE_URL,
+                      EMULATOR_KEY)
+    assert journal.entries() == [], "the lockfile holds every result: the journal is empty"
+    journal.close()
