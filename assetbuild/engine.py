@@ -12,6 +12,7 @@ safe in between.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -280,16 +281,19 @@ class Builder:
         work = [(i.image.output_paths(len(i.entry.outputs)), i.entry.outputs)  # type: ignore[union-attr]
                 for i in items]
         done: set[str] = set()
+        prefix = f"{self.root}{os.sep}"  # digest keys as the plan makes them
         for item, (paths, records), stats in zip(
                 items, work, restore_many_from_cache(self.root, work, self.cache), strict=True):
             if stats is None:
                 continue
             assert item.entry is not None
-            restored = tuple(OutputRecord(p, r.sha256, r.bytes) for p, r in zip(paths, records,
-                                                                                  strict=True))
-            for record, stat in zip(restored, stats, strict=True):
-                self.digests.remember(self.root / record.path, record.sha256, stat)
-            entry = _with_outputs(item.entry, restored)
+            for path, record, stat in zip(paths, records, stats, strict=True):
+                self.digests.remember(prefix + path, record.sha256, stat)
+            entry = item.entry
+            if any(path != record.path for path, record in zip(paths, records, strict=True)):
+                entry = _with_outputs(entry, tuple(
+                    OutputRecord(p, r.sha256, r.bytes) for p, r in zip(paths, records,
+                                                                       strict=True)))
             if not self._derived_current(item.image, entry):
                 entry = self._with_derived(entry, derive_outputs(self.root, item.image))
             self._record(item.name, entry)
@@ -509,7 +513,8 @@ class Builder:
         return replace(entry, derived=derived)
 
     def _record(self, name: str, entry: LockEntry) -> None:
-        if self.shared.entries.get(name) == entry:
+        current = self.shared.entries.get(name)
+        if current is entry or current == entry:
             return  # a restore to the same paths changes nothing in the lockfile
         self.shared.entries[name] = entry
         self.shared.dirty = True

@@ -102,11 +102,13 @@ class FileDigests:
         self._dirty = True
         return digest
 
-    def remember(self, path: Path, digest: str, stat: os.stat_result | None = None) -> None:
+    def remember(self, path: Path | str, digest: str,
+                 stat: os.stat_result | None = None) -> None:
         """Record the digest of a file that was just written (saves re-reading it);
         ``stat`` is its stat if the caller has it (saves a system call)."""
         table = self._load()
-        table[str(path)] = (*stat_key(stat or path.stat()), digest)
+        key = str(path)
+        table[key] = (*stat_key(stat or os.stat(key)), digest)  # noqa: PTH116 - the string form
         self._dirty = True
 
     def save(self) -> None:
