@@ -507,7 +507,7 @@ class Builder:
             spec=locked_spec(spec), cost_points=status.cost_points, cost_time=status.cost_time,
             input_tokens=status.input_tokens, output_tokens=status.output_tokens,
             total_tokens=status.total_tokens, warnings=status.warnings)
-        if image.sizes or image.formats:  # derived files: Pillow's work, in a thread
+        if image.derived_outputs():  # Pillow's work, in a thread
             entry = self._with_derived(
                 entry, await asyncio.to_thread(derive_outputs, self.root, image))
         table = entry.to_toml()

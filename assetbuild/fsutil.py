@@ -17,9 +17,6 @@ _TEMP_NUMBERS = itertools.count()
 
 
 def _make_temp(folder: Path | str) -> tuple[int, Path]:
-    """Create a new temporary file in ``folder``: a name no one else uses (pid and a
-    counter, created exclusively) and the mode of any new file (0o666 less the umask),
-    not mkstemp's 0600. Cheaper than mkstemp, which matters restoring 10,000 files."""
     fd, path = open_temp_in(str(folder))
     return fd, Path(path)
 
@@ -27,7 +24,9 @@ def _make_temp(folder: Path | str) -> tuple[int, Path]:
 def open_temp_in(folder: str) -> tuple[int, str]:
     """Create a temporary file in the existing ``folder``; return it open for writing
     (a file descriptor the caller closes) and its path (the caller renames or removes
-    it). Plain strings and one system call: the fast path for restoring many files."""
+    it). The name is unused (pid and a counter, created exclusively) and the mode is
+    that of any new file (0o666 less the umask), not mkstemp's 0600; one system call,
+    cheaper than mkstemp, which matters restoring 10,000 files."""
     while True:
         path = f"{folder}/{TEMP_PREFIX}{os.getpid()}-{next(_TEMP_NUMBERS)}"
         try:

@@ -53,26 +53,28 @@ class Journal:
         self._cache: Any = open_cache(state_dir / "journal", eviction_policy="none")
         self._scope = f"v{JOURNAL_FORMAT}|{base_url}|{key_fingerprint(api_key)}"
         self._known: dict[str, JournalEntry] | None = None
-        """The entries of this scope, loaded on the first get and kept current."""
+        """The entries of this scope by spec hash, loaded on first use and kept current."""
 
     def _key(self, spec_hash: str) -> str:
         return f"{self._scope}|{spec_hash}"
 
-    def get(self, spec_hash: str) -> JournalEntry | None:
-        """The journaled task for a spec, if any."""
+    def _loaded(self) -> dict[str, JournalEntry]:
         if self._known is None:
             # One pass over the journal (empty after a clean build) instead of a
             # query per image.
-            self._known = {key.rpartition("|")[2]: entry for key, entry in self._scan()}
-        return self._known.get(spec_hash)
+            self._known = dict(self._scan())
+        return self._known
+
+    def get(self, spec_hash: str) -> JournalEntry | None:
+        """The journaled task for a spec, if any."""
+        return self._loaded().get(spec_hash)
 
     def submitted(self, spec_hash: str, name: str, task_id: str,
                   request: dict[str, Any]) -> None:
         """Record a task id (call this before anything else can fail)."""
         entry = JournalEntry(name, task_id, request, time.time())
         self._cache.set(self._key(spec_hash), asdict(entry))
-        if self._known is not None:
-            self._known[spec_hash] = entry
+        self._loaded()[spec_hash] = entry
 
     def done(self, spec_hash: str, lock_entry: dict[str, Any]) -> None:
         """Record that the task's outputs are written and what the lockfile should say."""
@@ -80,30 +82,31 @@ class Journal:
         if entry is not None:
             entry = replace(entry, state="done", lock_entry=lock_entry)
             self._cache.set(self._key(spec_hash), asdict(entry))
-            if self._known is not None:
-                self._known[spec_hash] = entry
+            self._loaded()[spec_hash] = entry
 
     def forget(self, *spec_hashes: str) -> None:
         """Drop tasks: they failed, are gone, or the lockfile now holds their results
         (several at once in one transaction)."""
+        known = self._loaded()
         with self._cache.transact():
             for spec_hash in spec_hashes:
                 self._cache.delete(self._key(spec_hash))
-                if self._known is not None:
-                    self._known.pop(spec_hash, None)
+                known.pop(spec_hash, None)
 
     def entries(self) -> list[JournalEntry]:
         """Every task journaled under this API and key."""
         return [entry for _, entry in self._scan()]
 
     def _scan(self) -> list[tuple[str, JournalEntry]]:
+        """(spec hash, entry) of every task journaled under this API and key."""
         found = []
+        prefix = self._scope + "|"
         for key in self._cache.iterkeys():
-            if isinstance(key, str) and key.startswith(self._scope + "|"):
+            if isinstance(key, str) and key.startswith(prefix):
                 data = self._cache.get(key)
                 if isinstance(data, dict):
                     try:
-                        found.append((key, JournalEntry(**data)))
+                        found.append((key[len(prefix):], JournalEntry(**data)))
                     except TypeError:
                         continue
         return found

@@ -119,7 +119,7 @@ async def restore_outputs(
     for index, (path, record) in enumerate(zip(paths, records, strict=True)):
         destination = root / path
         destination.parent.mkdir(parents=True, exist_ok=True)
-        # File work releases the GIL: restoring in threads uses every core.
+        # File work, off the event loop.
         restored_here = await asyncio.to_thread(_restore_file, str(destination), record,
                                                  cache)
         if restored_here is None:

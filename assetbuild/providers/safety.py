@@ -11,6 +11,7 @@ import contextlib
 import io
 import ipaddress
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from assetbuild.errors import DownloadError
@@ -43,11 +44,13 @@ def verify_image(source: Path | bytes) -> str:
     Checks the magic bytes, then reads the header with Pillow to refuse images whose
     pixel count could exhaust memory when decoded (decompression bombs).
     """
-    if isinstance(source, bytes):
-        head = source[:16]
-    else:
-        with source.open("rb") as handle:
-            head = handle.read(16)
+    with io.BytesIO(source) if isinstance(source, bytes) else source.open("rb") as handle:
+        return _checked_kind(handle)
+
+
+def _checked_kind(handle: BinaryIO) -> str:
+    head = handle.read(16)
+    handle.seek(0)
     kind = next((k for magic, k in MAGIC.items() if head.startswith(magic)), None)
     if kind is None and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         kind = "webp"
@@ -60,7 +63,7 @@ def verify_image(source: Path | bytes) -> str:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
+            with Image.open(handle) as image:
                 width, height = image.size
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError,
             Image.DecompressionBombWarning) as exc:
