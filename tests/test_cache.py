@@ -48,3 +48,25 @@ def test_bytes_that_no_longer_match_are_dropped_not_restored(tmp_path: Path) -> 
     assert not destination.exists()
     assert not cache.has_blob(digest), "the bad copy is removed"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_small_blobs_are_read_many_at_a_time_and_still_verified(tmp_path: Path) -> None:
+    """``inline_blobs`` returns the bytes the database holds (all under 32 KB), leaves
+    out file-backed and unknown digests, and ``restore`` checks what it is given."""
+    cache = ResultCache(tmp_path / "cache")
+    blobs = {size: os.urandom(size) for size in (10, 670, 40_000)}
+    digests = {size: hashlib.sha256(data).hexdigest() for size, data in blobs.items()}
+    for size, data in blobs.items():
+        source = tmp_path / f"{size}.png"
+        source.write_bytes(data)
+        cache.put(f"spec-{size}", {}, [(source, digests[size], size)])
+    many = [f"{n:064x}" for n in range(1200)]  # more than one query's worth of keys
+
+    found = cache.inline_blobs([*digests.values(), *many])
+    assert found == {digests[10]: blobs[10], digests[670]: blobs[670]}
+
+    destination = tmp_path / "restored.png"
+    assert cache.restore(digests[670], str(destination), b"not the cached image") is None
+    assert not destination.exists() and not cache.has_blob(digests[670])
+    stat = cache.restore(digests[10], str(destination), found[digests[10]])
+    assert stat is not None and destination.read_bytes() == blobs[10]
