@@ -367,3 +367,34 @@ def test_rate_limits_have_their_own_larger_allowance(endpoint: Endpoint, tmp_pat
 
     assert run(go()).task_id
     assert endpoint.emulator.stats.faults["429"] >= 10 and endpoint.emulator.stats.submits == 1
+
+
+def test_at_most_max_connections_requests_reach_the_transport_at_once(tmp_path: Path) -> None:
+    """Requests beyond the pool's size wait in the client, not inside httpx's pool (whose
+    bookkeeping grows with every request queued in it); downloads hold their slot until
+    the body is read."""
+    inside = most = 0
+
+    class Counting(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            nonlocal inside, most
+            inside += 1
+            most = max(most, inside)
+            await asyncio.sleep(0.01)
+            inside -= 1
+            if request.url.path.endswith(".png"):
+                buffer = io.BytesIO()
+                Image.new("RGB", (8, 8)).save(buffer, format="PNG")
+                return httpx.Response(200, content=buffer.getvalue())
+            return httpx.Response(200, json={"task_id": "t1", "state": "completed",
+                                             "result_urls": ["https://api.example/r.png"]})
+
+    async def go() -> None:
+        async with See2AIClient(api_key=CANARY, base_url="https://api.example",
+                                transport=Counting(), retry=FAST, max_connections=3) as client:
+            await asyncio.gather(*(client.status(f"t{n}") for n in range(12)),
+                                 *(client.download("https://api.example/r.png",
+                                                   tmp_path / f"{n}.png") for n in range(12)))
+
+    run(go())
+    assert most == 3

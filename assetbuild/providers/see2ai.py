@@ -23,13 +23,14 @@ in no exception, log line or repr.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import hashlib
 import json
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -229,13 +230,32 @@ class See2AIClient:
             follow_redirects=False,
         )
         self._client: httpx.AsyncClient | None = None
+        self._max_connections = max_connections
+        self._gate: asyncio.Semaphore | None = None
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[httpx.AsyncClient]:
+        """The client, once one of its ``max_connections`` is free for a request.
+
+        Requests wait here rather than in httpcore's pool, which walks every queued
+        request against every connection each time one starts or ends: with 64 tasks
+        in flight on 16 connections that walk was a third of a build's CPU.
+        """
+        if self._gate is None:
+            self._gate = asyncio.Semaphore(self._max_connections)
+        async with self._gate:
+            yield self._http
 
     @property
     def _http(self) -> httpx.AsyncClient:
         # Made on first use: its TLS context costs 50 ms that a restore from the cache
         # never needs.
         if self._client is None:
+            from assetbuild.providers.sockets import keep_sockets_at_hand
+
             self._client = httpx.AsyncClient(**self._settings)
+            if self._settings["transport"] is None:  # httpx's own, proxies from the env kept
+                keep_sockets_at_hand(self._client._transport)
         return self._client
 
     def __repr__(self) -> str:
@@ -291,7 +311,8 @@ class See2AIClient:
         tries = _Tries(self.retry)
         while True:
             try:
-                response = await self._http.request(method, url, headers=self._auth(), **kwargs)
+                async with self._connection() as http:
+                    response = await http.request(method, url, headers=self._auth(), **kwargs)
             except httpx.TransportError as exc:
                 if resend_safe_only and not isinstance(exc, SAFE_TO_RESEND):
                     raise SubmitUncertain(
@@ -355,15 +376,15 @@ class See2AIClient:
     async def _download_once(self, url: str, destination: Path) -> Download:
         for _ in range(6):
             check_download_url(url, self._api_host)
-            request = self._http.build_request("GET", url)
-            response = await self._http.send(request, stream=True)
-            try:
-                if response.is_redirect and "location" in response.headers:
-                    url = urljoin(url, response.headers["location"])
-                    continue
-                return await self._save(response, url, destination)
-            finally:
-                await response.aclose()
+            async with self._connection() as http:
+                response = await http.send(http.build_request("GET", url), stream=True)
+                try:
+                    if response.is_redirect and "location" in response.headers:
+                        url = urljoin(url, response.headers["location"])
+                        continue
+                    return await self._save(response, url, destination)
+                finally:
+                    await response.aclose()
         raise DownloadError(f"too many redirects from {url}")
 
     async def _save(self, response: httpx.Response, url: str, destination: Path) -> Download:
