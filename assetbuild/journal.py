@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -73,7 +73,7 @@ class Journal:
                   request: dict[str, Any]) -> None:
         """Record a task id (call this before anything else can fail)."""
         entry = JournalEntry(name, task_id, request, time.time())
-        self._cache.set(self._key(spec_hash), asdict(entry))
+        self._cache.set(self._key(spec_hash), _record(entry))
         self._loaded()[spec_hash] = entry
 
     def done(self, spec_hash: str, lock_entry: dict[str, Any]) -> None:
@@ -81,7 +81,7 @@ class Journal:
         entry = self.get(spec_hash)
         if entry is not None:
             entry = replace(entry, state="done", lock_entry=lock_entry)
-            self._cache.set(self._key(spec_hash), asdict(entry))
+            self._cache.set(self._key(spec_hash), _record(entry))
             self._loaded()[spec_hash] = entry
 
     def forget(self, *spec_hashes: str) -> None:
@@ -114,3 +114,9 @@ class Journal:
     def close(self) -> None:
         """Release the journal's database."""
         self._cache.close()
+
+
+def _record(entry: JournalEntry) -> dict[str, Any]:
+    """What is stored: the entry's fields, as they are (pickling copies them; asdict's
+    deep copy of the lock entry first cost 0.2 ms per image)."""
+    return dict(vars(entry))
