@@ -46,7 +46,8 @@ from assetbuild.shard import shard_path
 from assetbuild.state import FileDigests
 
 if TYPE_CHECKING:
-    from assetbuild.providers.see2ai import See2AIClient, TaskStatus
+    from assetbuild.providers.answers import TaskStatus
+    from assetbuild.providers.see2ai import See2AIClient
 
 Outcome = Literal["built", "resumed", "cached", "restored", "up-to-date", "failed", "skipped"]
 
@@ -474,7 +475,7 @@ class Builder:
             self._warn_unknown_state(name, status.raw_state)
 
     def _warn_unknown_state(self, name: str, raw_state: str) -> None:
-        from assetbuild.providers.see2ai import normalise_state
+        from assetbuild.providers.answers import normalise_state
 
         unknown = raw_state and normalise_state(raw_state) is None
         if unknown and raw_state not in self._warned_states:
