@@ -1,8 +1,8 @@
 """assetbuild: make for AI-generated images.
 
-The library API lives in :mod:`assetbuild.project` (load, plan) and
-:mod:`assetbuild.engine` (build, pull); this module stays light so that the CLI
-starts fast.
+The library API lives in :mod:`assetbuild.project` (load, plan),
+:mod:`assetbuild.build` (build, pull) and :mod:`assetbuild.outcomes` (their options
+and reports); this module stays light so that the CLI starts fast.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from assetbuild.fsutil import remove_stale_temp_files
 if TYPE_CHECKING:
     from assetbuild.cache import ResultCache
     from assetbuild.emulator import Emulator
-    from assetbuild.engine import BuildOptions, BuildReport, Reporter
+    from assetbuild.outcomes import BuildOptions, BuildReport, Reporter
     from assetbuild.plan import Plan
     from assetbuild.project import Project
 
@@ -70,12 +70,12 @@ def build(
     on_wait: Callable[[str], None] | None = None,
     on_plan: Callable[[Plan], None] | None = None,
 ) -> BuildReport:
-    """Build the stale images of ``project``; see :class:`assetbuild.engine.BuildOptions`.
+    """Build the stale images of ``project``; see :class:`assetbuild.outcomes.BuildOptions`.
 
     ``on_plan`` is called with the plan before any work starts (progress displays
     use it for their totals).
     """
-    from assetbuild.engine import BuildOptions
+    from assetbuild.outcomes import BuildOptions
 
     options = options or BuildOptions()
     provider = project.provider(options.provider)
@@ -116,7 +116,7 @@ def pull(
     """Restore missing or modified outputs from the cache or the locked URLs; never generate."""
     from dataclasses import replace
 
-    from assetbuild.engine import BuildOptions, ImageResult
+    from assetbuild.outcomes import BuildOptions, ImageResult
 
     provider = project.provider(provider)
     with build_lock(project, wait=wait):
@@ -137,7 +137,7 @@ def _run(
     emulator: Emulator | None, environ: Mapping[str, str] | None, cache_dir: Path | None,
     *, generate: bool = True,
 ) -> BuildReport:
-    from assetbuild.engine import BuildReport, ImageResult
+    from assetbuild.outcomes import BuildReport, ImageResult
 
     if all(item.action == "none" for item in plan.images):
         results = tuple(ImageResult(i.name, "up-to-date") for i in plan.images)

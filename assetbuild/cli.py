@@ -254,7 +254,7 @@ def build(manifest_path: Path, targets: tuple[str, ...], jobs: int | None, force
           provider: str | None, as_json: bool, quiet: bool, verbose: bool) -> int:
     """Build what is stale (and what it depends on): files and lockfile."""
     from assetbuild.build import build as run_build
-    from assetbuild.engine import BuildOptions
+    from assetbuild.outcomes import BuildOptions
 
     if dry_run:
         return int(plan.callback(manifest_path, targets, provider, as_json, quiet,  # type: ignore[misc]

@@ -17,7 +17,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from assetbuild.cache import ResultCache
 from assetbuild.cost import Prices
@@ -31,7 +31,16 @@ from assetbuild.errors import (
 )
 from assetbuild.hashing import locked_spec, spec_hash
 from assetbuild.journal import Journal
-from assetbuild.lockfile import LockEntry, LockfileWriter, OutputRecord
+from assetbuild.lockfile import LockEntry, OutputRecord
+from assetbuild.lockflush import LockfileFlusher
+from assetbuild.outcomes import (
+    BuildEvent,
+    BuildOptions,
+    BuildReport,
+    ImageResult,
+    Outcome,
+    Reporter,
+)
 from assetbuild.outputs import (
     derive_outputs,
     place_download,
@@ -49,81 +58,6 @@ if TYPE_CHECKING:
     from assetbuild.providers.answers import TaskStatus
     from assetbuild.providers.see2ai import See2AIClient
 
-Outcome = Literal["built", "resumed", "cached", "restored", "up-to-date", "failed", "skipped"]
-
-
-@dataclass(frozen=True)
-class ImageResult:
-    """What happened to one image in a build."""
-
-    name: str
-    outcome: Outcome
-    message: str = ""
-    cost_points: int = 0
-    warnings: tuple[str, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        """A machine-readable record."""
-        return {"name": self.name, "outcome": self.outcome, "message": self.message,
-                "cost_points": self.cost_points, "warnings": list(self.warnings)}
-
-
-@dataclass(frozen=True)
-class BuildEvent:
-    """A progress event: an image started a stage or finished."""
-
-    kind: Literal["submitted", "resumed", "finished", "warning"]
-    name: str
-    message: str = ""
-    result: ImageResult | None = None
-
-
-Reporter = Callable[[BuildEvent], None]
-
-
-@dataclass(frozen=True)
-class BuildReport:
-    """The outcome of a build (or a pull)."""
-
-    results: tuple[ImageResult, ...]
-    elapsed: float
-    aborted: AuthError | BalanceError | None = None
-
-    def count(self, outcome: Outcome) -> int:
-        """How many images had ``outcome``."""
-        return sum(1 for r in self.results if r.outcome == outcome)
-
-    @property
-    def failed(self) -> list[ImageResult]:
-        """Images that failed or were skipped."""
-        return [r for r in self.results if r.outcome in ("failed", "skipped")]
-
-    @property
-    def points_spent(self) -> int:
-        """Points the API reported for the tasks this build ran."""
-        return sum(r.cost_points for r in self.results)
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    """How to build: which targets, how many at once, and what to do on failure."""
-
-    targets: tuple[str, ...] = ()
-    force: bool = False
-    jobs: int | None = None
-    provider: str | None = None
-    fail_fast: bool = False
-    lock_flush_interval: float = 1.0
-    shard: tuple[int, int] | None = None
-    """Build only shard K of N (K, N), writing the lockfile beside the main one."""
-    max_cost: int | None = None
-    """Points this build may spend: it refuses to start beyond it, and stops submitting
-    once what was spent and reserved for tasks in flight would pass it."""
-    first_poll: float | None = None
-    """Seconds between status polls while no task has finished yet (default: 0.5 s for
-    the API, 0.05 s for the in-process emulator, where polls cost nothing)."""
-
-
 class ImageFailed(AssetbuildError):
     """One image could not be built; the build goes on with the others."""
 
@@ -132,14 +66,9 @@ class ImageFailed(AssetbuildError):
 class _Shared:
     """State one build's image tasks share (owned by the event loop thread)."""
 
-    entries: dict[str, LockEntry]
     results: dict[str, ImageResult] = field(default_factory=dict)
     done: dict[str, asyncio.Event] = field(default_factory=dict)
-    finished_specs: list[str] = field(default_factory=list)
     stop_reason: str | None = None
-    dirty: bool = False
-    last_flush: float = field(default_factory=time.monotonic)
-    last_flush_took: float = 0.0
 
 
 class Builder:
@@ -163,21 +92,21 @@ class Builder:
         self.in_flight = asyncio.Semaphore(options.jobs or settings.jobs)
         first_poll = options.first_poll or (0.05 if plan.provider == "emulator" else 0.5)
         self.polls = PollSchedule(initial=first_poll)
-        self.shared = _Shared(entries=dict(plan.lockfile.entries))
+        self.shared = _Shared()
         self.prices = Prices.from_lockfile(plan.lockfile)
         self.spent = 0
         self.reserved = 0.0
-        self.lock_writer = LockfileWriter()
         main_lockfile = project.manifest.lockfile_path
-        self.lockfile_path = shard_path(main_lockfile, options.shard) if options.shard else (
+        lockfile_path = shard_path(main_lockfile, options.shard) if options.shard else (
             main_lockfile)
+        self.lock = LockfileFlusher(
+            lockfile_path, plan.lockfile.entries, journal, options.lock_flush_interval,
+            warn=lambda message: self.report(BuildEvent("warning", lockfile_path.name,
+                                                        message)))
         self._warned_states: set[str] = set()
         self._balance_error: BalanceError | None = None
         self._reservations: dict[str, float] = {}
         """Price set aside per spec hash for each task submitted and not yet finished."""
-        self._flushing: asyncio.Task[None] | None = None
-        """The lockfile write in progress, if any."""
-        self._written_in_background = False
         self._submitting = 0
         self._submits_idle = asyncio.Event()
 
@@ -211,69 +140,11 @@ class Builder:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
         finally:
-            if self._flushing is not None:
-                await asyncio.wait([self._flushing])
-            self.flush(force=True)
+            await self.lock.close(None if self.options.shard else self.digests.store)
         balance = self._balance_error
         results = tuple(shared.results.get(i.name) or ImageResult(i.name, "skipped", "aborted")
                         for i in self.plan.images)
         return BuildReport(results, time.monotonic() - started, aborted or balance)
-
-    def flush(self, *, force: bool = False) -> None:
-        """Write the lockfile now if anything changed (the end of a build: ``force``
-        also refreshes its parsed copy, so the next check parses nothing)."""
-        shared = self.shared
-        # Written in the background only: once more, to refresh the parsed copy.
-        if not shared.dirty and not (force and self._written_in_background):
-            return
-        store = self.digests.store if force and not self.options.shard else None
-        try:
-            self.lock_writer.write(self.lockfile_path, shared.entries, store)
-        except OSError as exc:
-            raise AssetbuildError(
-                f"cannot write {self.lockfile_path}: {exc.strerror or exc}. Every finished "
-                "image is kept in the journal and the result cache: run the build again "
-                "once the file can be written (nothing is paid twice).") from None
-        shared.dirty = False
-        shared.last_flush = time.monotonic()
-        self._forget_locked(shared.finished_specs)
-
-    def _flush_soon(self) -> None:
-        """Write the lockfile in a thread once it is due: at most about once a second,
-        never more than a fifth of the time, one write at a time. The event loop goes
-        on serving tasks while the file (10 MB at 10,000 images) is written and synced."""
-        shared = self.shared
-        interval = max(self.options.lock_flush_interval, 4 * shared.last_flush_took)
-        if self._flushing is not None or time.monotonic() - shared.last_flush < interval:
-            return
-        self._flushing = asyncio.get_running_loop().create_task(self._flush_in_thread())
-
-    async def _flush_in_thread(self) -> None:
-        shared = self.shared
-        entries, finished = dict(shared.entries), list(shared.finished_specs)
-        shared.finished_specs.clear()
-        shared.dirty = False
-        started = time.monotonic()
-        try:
-            await asyncio.to_thread(self.lock_writer.write, self.lockfile_path, entries)
-        except OSError as exc:  # the journal still holds them; the final write retries
-            shared.dirty = True
-            shared.finished_specs.extend(finished)
-            self.report(BuildEvent("warning", self.lockfile_path.name,
-                                   f"not written yet ({exc.strerror or exc}); retried later"))
-        else:
-            self._written_in_background = True
-            self._forget_locked(finished)
-        finally:
-            shared.last_flush = time.monotonic()
-            shared.last_flush_took = shared.last_flush - started
-            self._flushing = None
-
-    def _forget_locked(self, finished: list[str]) -> None:
-        """Drop from the journal the tasks whose results the lockfile now holds."""
-        if finished:
-            self.journal.forget(*finished)
-            finished.clear()
 
     def _restore_from_cache(self) -> set[str]:
         """Restore, many at a time, the outputs the cache holds; return the images done.
@@ -300,7 +171,7 @@ class Builder:
                                                                        strict=True)))
             if not self._derived_current(item.image, entry):
                 entry = self._with_derived(entry, derive_outputs(self.root, item.image))
-            self._record(item.name, entry)
+            self.lock.record(item.name, entry)
             result = ImageResult(item.name, "restored", "from the local cache")
             self.shared.results[item.name] = result
             self.shared.done[item.name].set()
@@ -361,14 +232,14 @@ class Builder:
             # Pillow's work in a thread; the digest table stays with the event loop.
             entry = self._with_derived(
                 entry, await asyncio.to_thread(derive_outputs, self.root, image))
-        self._record(image.name, entry)
+        self.lock.record(image.name, entry)
         return ImageResult(image.name, outcome, "from the local cache or the locked URLs")
 
     async def _build(self, image: ResolvedImage, *, regenerate: bool = False) -> ImageResult:
-        dep_urls = {d: _first_url(self.shared.entries.get(d)) for d in image.dependencies}
+        dep_urls = {d: _first_url(self.lock.entries.get(d)) for d in image.dependencies}
         spec = image_spec(image, self.plan.provider, dep_urls)
         digest = spec_hash(spec)
-        current = self.shared.entries.get(image.name)
+        current = self.lock.entries.get(image.name)
         if not (self.options.force or regenerate):
             if current is not None and current.spec_hash == digest:
                 return await self._restore(image, current, "up-to-date")
@@ -441,7 +312,7 @@ class Builder:
             if ref.kind == "url":
                 urls.append(ref.value)
             elif ref.kind == "image":
-                url = _first_url(self.shared.entries.get(ref.value))
+                url = _first_url(self.lock.entries.get(ref.value))
                 if url is None:
                     raise ImageFailed(f"image:{ref.value} has no result URL")
                 urls.append(url)
@@ -514,8 +385,7 @@ class Builder:
         table = entry.to_toml()
         self.cache.put(digest, table, [(self.root / r.path, r.sha256, r.bytes) for r in records])
         self.journal.done(digest, table)
-        self.shared.finished_specs.append(digest)
-        self._record(image.name, entry)
+        self.lock.record(image.name, entry, finished_spec=digest)
         for warning in status.warnings:
             self.report(BuildEvent("warning", image.name, warning))
         return ImageResult(image.name, "resumed" if resumed else "built",
@@ -531,14 +401,6 @@ class Builder:
         for record in derived:
             self.digests.remember(self.root / record.path, record.sha256)
         return replace(entry, derived=derived)
-
-    def _record(self, name: str, entry: LockEntry) -> None:
-        current = self.shared.entries.get(name)
-        if current is entry or current == entry:
-            return  # a restore to the same paths changes nothing in the lockfile
-        self.shared.entries[name] = entry
-        self.shared.dirty = True
-        self._flush_soon()
 
 
 def _first_url(entry: LockEntry | None) -> str | None:

@@ -7,7 +7,7 @@ import time
 from types import TracebackType
 from typing import IO, Any
 
-from assetbuild.engine import BuildEvent, BuildReport, Outcome
+from assetbuild.outcomes import BuildEvent, BuildReport, Outcome
 from assetbuild.plan import Plan
 
 OUTCOME_WORDS: dict[Outcome, str] = {

@@ -109,7 +109,7 @@ def test_the_pytest_plugin_serves_an_emulator_to_user_tests(
     pytester.makepyfile(test_pipeline='''
         import pytest
         from assetbuild.build import build
-        from assetbuild.engine import BuildOptions
+        from assetbuild.outcomes import BuildOptions
         from assetbuild.project import Project
 
         def test_pipeline(see2ai_emulator, monkeypatch, tmp_path):

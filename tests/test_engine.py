@@ -10,8 +10,8 @@ from PIL import Image
 
 from assetbuild.build import build, pull
 from assetbuild.emulator import Emulator, EmulatorConfig
-from assetbuild.engine import BuildOptions, BuildReport
 from assetbuild.hashing import sha256_file
+from assetbuild.outcomes import BuildOptions, BuildReport
 from assetbuild.project import Project
 from tests.conftest import ProjectDir
 
@@ -342,8 +342,8 @@ def test_responsive_outputs_are_derived_checked_and_restored_without_the_api(
 def test_the_lockfile_is_written_during_a_build_not_only_at_its_end(
     project: ProjectDir
 ) -> None:
-    from assetbuild.engine import BuildEvent
     from assetbuild.journal import Journal
+    from assetbuild.outcomes import BuildEvent
 
     project.write_manifest("""
         version = 1

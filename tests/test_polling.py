@@ -6,7 +6,7 @@ import asyncio
 
 from assetbuild.build import build
 from assetbuild.emulator import Emulator, EmulatorConfig
-from assetbuild.engine import BuildOptions
+from assetbuild.outcomes import BuildOptions
 from assetbuild.polling import MAX_DELAY, PollSchedule
 from assetbuild.project import Project
 from tests.conftest import ProjectDir
