@@ -111,48 +111,15 @@ def cli() -> None:
     """
 
 
-STARTER_MANIFEST = """\
-# An assetbuild manifest (reference: docs/manifest.md in the assetbuild repository).
-version = 1
-
-[settings]
-out_dir = "generated"
-provider = "see2ai"        # "emulator" makes placeholder images without a key
-
-[vars]
-brand = "Acme"
-
-[defaults]
-resolution = "1K"
-
-[images.hero]
-prompt = "A calm, sunlit hero banner for {{ brand }}, wide composition, no text"
-aspect_ratio = "16:9"
-output = "hero.png"
-
-[images.icon]
-prompt = "A flat {{ color }} app icon for {{ brand }}"
-output = "icons/{{ color }}.png"
-aspect_ratio = "1:1"
-matrix = { color = ["teal", "orange"] }
-"""
-
-
 @cli.command()
 @click.option("-f", "--file", "manifest_path", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("assetbuild.toml"), show_default=True, help="The manifest to write.")
 @click.option("--force", is_flag=True, help="Overwrite an existing manifest.")
 def init(manifest_path: Path, force: bool) -> int:
     """Write a starter manifest, ignore .assetbuild/ in git, and say what to run next."""
-    if manifest_path.exists() and not force:
-        raise UsageError(f"{manifest_path} exists already; use --force to overwrite it")
-    from assetbuild.fsutil import atomic_write_bytes
+    from assetbuild.scaffold import write_starter
 
-    atomic_write_bytes(manifest_path, STARTER_MANIFEST.encode())
-    gitignore = manifest_path.parent / ".gitignore"
-    lines = gitignore.read_text().splitlines() if gitignore.exists() else []
-    if not {".assetbuild/", ".assetbuild", "/.assetbuild/"} & {line.strip() for line in lines}:
-        atomic_write_bytes(gitignore, "\n".join([*lines, ".assetbuild/", ""]).encode())
+    gitignore = write_starter(manifest_path, force=force)
     echo(f"Wrote {manifest_path} and ignored .assetbuild/ in {gitignore}. Next:")
     echo(f"  assetbuild plan -f {manifest_path}                      # what would be built")
     echo(f"  assetbuild build -f {manifest_path} --provider emulator # placeholders, no key")
@@ -455,12 +422,7 @@ def list_images(manifest_path: Path, provider: str | None, as_json: bool) -> int
 
     the_plan = _project(manifest_path).plan(provider=provider)
     if as_json:
-        echo(report.dumps([
-            {"name": i.name, "output": i.image.output, "status": i.status,
-             "aspect_ratio": i.image.aspect_ratio, "resolution": i.image.resolution,
-             "dependencies": list(i.image.dependencies)}
-            for i in the_plan.images
-        ]))
+        echo(report.dumps(report.images_json(the_plan)))
         return EXIT_OK
     width = min(max((len(i.name) for i in the_plan.images), default=4), 48)
     for item in the_plan.images:
@@ -484,10 +446,7 @@ def graph(manifest_path: Path, provider: str | None, fmt: str, as_json: bool) ->
     statuses = {item.name: item.status for item in the_plan.images}
     images = project.resolved.images
     if as_json:
-        echo(report.dumps({
-            "nodes": [{"name": i.name, "status": statuses[i.name]} for i in images],
-            "edges": [{"from": d, "to": i.name} for i in images for d in i.dependencies],
-        }))
+        echo(report.dumps(report.graph_json(images, statuses)))
     else:
         text = graphs.to_dot(images, statuses) if fmt == "dot" else graphs.to_mermaid(
             images, statuses)

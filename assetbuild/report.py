@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from assetbuild.plan import Plan
+
+if TYPE_CHECKING:
+    from assetbuild.resolve import ResolvedImage
 
 
 def dumps(value: Any) -> str:
@@ -61,3 +65,16 @@ def plan_summary(plan: Plan) -> str:
     cost = f" Estimated cost: {estimate(plan).describe()}." if build else ""
     return (f"{total} images: {parts}. build would generate {build} and restore {restore} "
             f"from the cache or the locked URLs.{cost}")
+
+
+def images_json(plan: Plan) -> list[dict[str, Any]]:
+    """The ``--json`` document of ``list``: each image, its output and status."""
+    return [{"name": i.name, "output": i.image.output, "status": i.status,
+             "aspect_ratio": i.image.aspect_ratio, "resolution": i.image.resolution,
+             "dependencies": list(i.image.dependencies)} for i in plan.images]
+
+
+def graph_json(images: Sequence[ResolvedImage], statuses: Mapping[str, str]) -> dict[str, Any]:
+    """The ``--json`` document of ``graph``: images as nodes, references as edges."""
+    return {"nodes": [{"name": i.name, "status": statuses[i.name]} for i in images],
+            "edges": [{"from": d, "to": i.name} for i in images for d in i.dependencies]}
