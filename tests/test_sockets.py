@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from pathlib import Path
 
 import httpx
 
@@ -62,3 +63,48 @@ def test_a_connection_the_server_closed_is_not_reused() -> None:
 
     assert asyncio.run(scenario()) == ["ok", "ok", "ok"]
     assert connections == 3
+
+
+def test_over_tls_a_live_connection_is_kept_and_reused(tmp_path: Path) -> None:
+    """The real API is HTTPS: the socket is kept through the TLS upgrade, and an idle
+    connection the server keeps open is not taken for closed (three requests, one
+    connection). A server that hangs up is seen through TLS no better than by httpx's
+    own pool: that request fails as a connection closed before any answer, which the
+    client resends (tests/test_see2ai.py, drops)."""
+    import ssl
+
+    import trustme
+
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    authority.configure_trust(client_context)
+    connections = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        try:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(RESPONSE)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    async def scenario() -> list[str]:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=server_context)
+        port = server.sockets[0].getsockname()[1]
+        async with httpx.AsyncClient(verify=client_context) as client:
+            assert keep_sockets_at_hand(client._transport)
+            answers = []
+            for _ in range(3):
+                answers.append((await client.get(f"https://127.0.0.1:{port}/")).text)
+                await asyncio.sleep(0.05)
+        server.close()
+        await server.wait_closed()
+        return answers
+
+    assert asyncio.run(scenario()) == ["ok", "ok", "ok"]
+    assert connections == 1
