@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from pathlib import Path
 
 import httpx
 
@@ -65,7 +64,7 @@ def test_a_connection_the_server_closed_is_not_reused() -> None:
     assert connections == 3
 
 
-def test_over_tls_a_live_connection_is_kept_and_reused(tmp_path: Path) -> None:
+def test_over_tls_a_live_connection_is_kept_and_reused() -> None:
     """The real API is HTTPS: the socket is kept through the TLS upgrade, and an idle
     connection the server keeps open is not taken for closed (three requests, one
     connection). A server that hangs up is seen through TLS no better than by httpx's

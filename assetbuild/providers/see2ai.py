@@ -121,8 +121,7 @@ class See2AIClient:
             follow_redirects=False,
         )
         self._client: httpx.AsyncClient | None = None
-        self._max_connections = max_connections
-        self._gate: asyncio.Semaphore | None = None
+        self._gate = asyncio.Semaphore(max_connections)  # binds to a loop on first wait
 
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[httpx.AsyncClient]:
@@ -132,8 +131,6 @@ class See2AIClient:
         request against every connection each time one starts or ends: with 64 tasks
         in flight on 16 connections that walk was a third of a build's CPU.
         """
-        if self._gate is None:
-            self._gate = asyncio.Semaphore(self._max_connections)
         async with self._gate:
             yield self._http
 
