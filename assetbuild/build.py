@@ -37,7 +37,7 @@ def build_lock(project: Project, *, wait: bool = True,
     """
     import filelock
 
-    state = project.manifest.state_dir
+    state = project.state_dir
     state.mkdir(parents=True, exist_ok=True)
     lock = filelock.FileLock(str(state / LOCK_NAME))
     try:
@@ -162,8 +162,8 @@ async def _run_async(
     base_url = base_url_for(provider, environ)
     jobs = options.jobs or project.manifest.settings.jobs
     cache = _open_cache(cache_dir, environ)
-    journal = Journal(project.manifest.state_dir, base_url, key)
-    store = StateStore(project.manifest.state_dir)
+    journal = Journal(project.state_dir, base_url, key)
+    store = StateStore(project.state_dir)
     digests = FileDigests(store)
     builder = Builder(project, plan,
                       lambda: open_client(provider, environ=environ, emulator=emulator,

@@ -16,10 +16,12 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from assetbuild import memo
 from assetbuild.fsutil import open_temp_in, write_all
-from assetbuild.state import open_cache
+from assetbuild.state import UnsafeRow, open_cache
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+"""2: lock entries as JSON (1 was pickled dicts)."""
 DEFAULT_SIZE_LIMIT = 2 * 1024**3
 SMALL_FILE = 1 << 20
 UPLOAD_TTL = 24 * 3600
@@ -50,8 +52,7 @@ class ResultCache:
 
     def entry(self, spec_hash: str) -> dict[str, Any] | None:
         """The lock entry recorded for a spec hash, if cached."""
-        value = self._cache.get(f"spec:{spec_hash}")
-        return value if isinstance(value, dict) else None
+        return memo.decode(self._cache.get(f"spec:{spec_hash}"), dict[str, Any])
 
     def has_blob(self, sha256: str) -> bool:
         """Whether the bytes of a digest are cached."""
@@ -72,7 +73,9 @@ class ResultCache:
                 else:
                     with path.open("rb") as handle:
                         self._cache.set(f"blob:{digest}", handle, read=True)
-            self._cache.set(f"spec:{spec_hash}", lock_entry)
+            encoded = memo.encode(lock_entry)
+            if encoded is not None:
+                self._cache.set(f"spec:{spec_hash}", encoded)
 
     def inline_blobs(self, digests: Collection[str]) -> dict[str, bytes]:
         """The cached bytes of those ``digests`` that the database holds itself (every
@@ -133,7 +136,14 @@ class ResultCache:
     def info(self) -> dict[str, Any]:
         """Where the cache is, how many results and blobs it holds, and its size."""
         specs = blobs = 0
-        for key in self._cache.iterkeys():
+        keys = self._cache.iterkeys()
+        while True:
+            try:
+                key = next(keys)
+            except StopIteration:
+                break
+            except UnsafeRow:
+                continue
             specs += str(key).startswith("spec:")
             blobs += str(key).startswith("blob:")
         return {"path": str(self.folder), "results": specs, "blobs": blobs,

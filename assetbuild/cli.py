@@ -93,7 +93,10 @@ def status_options(func: F) -> F:
 def _project(manifest_path: Path) -> Any:
     from assetbuild.project import Project
 
-    return Project.load(manifest_path)
+    project = Project.load(manifest_path)
+    for notice in project.notices:
+        echo(f"warning: {notice}", err=True)
+    return project
 
 
 def echo(text: str = "", *, err: bool = False) -> None:

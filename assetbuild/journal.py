@@ -14,9 +14,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from assetbuild.state import open_cache
+from assetbuild import memo
+from assetbuild.state import UnsafeRow, open_cache
 
-JOURNAL_FORMAT = 1
+JOURNAL_FORMAT = 2
+"""2: entries as JSON (1 was pickled dicts)."""
 
 
 def key_fingerprint(api_key: str) -> str:
@@ -50,7 +52,8 @@ class Journal:
 
     def __init__(self, state_dir: Path, base_url: str, api_key: str) -> None:
         # Never evicted: a journal entry is a task paid for.
-        self._cache: Any = open_cache(state_dir / "journal", eviction_policy="none")
+        self._cache: Any = open_cache(state_dir / "journal", holds_tasks=True,
+                                      eviction_policy="none")
         self._scope = f"v{JOURNAL_FORMAT}|{base_url}|{key_fingerprint(api_key)}"
         self._known: dict[str, JournalEntry] | None = None
         """The entries of this scope by spec hash, loaded on first use and kept current."""
@@ -101,22 +104,35 @@ class Journal:
         """(spec hash, entry) of every task journaled under this API and key."""
         found = []
         prefix = self._scope + "|"
-        for key in self._cache.iterkeys():
-            if isinstance(key, str) and key.startswith(prefix):
-                data = self._cache.get(key)
-                if isinstance(data, dict):
-                    try:
-                        found.append((key[len(prefix):], JournalEntry(**data)))
-                    except TypeError:
-                        continue
+        for key in self._keys():
+            if key.startswith(prefix):
+                entry = memo.decode(self._cache.get(key), JournalEntry)
+                if entry is not None:
+                    found.append((key[len(prefix):], entry))
         return found
+
+    def _keys(self) -> list[str]:
+        """Every key of the journal; rows that are not plain data are passed over."""
+        keys: list[str] = []
+        iterator = self._cache.iterkeys()
+        while True:
+            try:
+                key = next(iterator)
+            except StopIteration:
+                return keys
+            except UnsafeRow:
+                continue
+            if isinstance(key, str):
+                keys.append(key)
 
     def close(self) -> None:
         """Release the journal's database."""
         self._cache.close()
 
 
-def _record(entry: JournalEntry) -> dict[str, Any]:
-    """What is stored: the entry's fields, as they are (pickling copies them; asdict's
-    deep copy of the lock entry first cost 0.2 ms per image)."""
-    return dict(vars(entry))
+def _record(entry: JournalEntry) -> bytes:
+    """What is stored: the entry as JSON (:mod:`assetbuild.memo`)."""
+    data = memo.encode(entry)
+    if data is None:  # a request is JSON by construction: it was just sent as JSON
+        raise TypeError("a journal entry that is not JSON")
+    return data

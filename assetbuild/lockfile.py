@@ -141,17 +141,14 @@ def read_lockfile(path: Path, store: StateStore | None = None) -> Lockfile:
         return Lockfile()
     except OSError as exc:
         raise LockfileError(path, f"cannot be read ({exc})") from None
-    cached = store.get(_cache_key(path)) if store is not None else None
-    if not (isinstance(cached, tuple) and len(cached) == 3):
-        cached = None
-    elif cached[0] == stat_key(stat):
-        found: Lockfile = cached[2]
-        return found
+    cached = store.get(_cache_key(path), _ParsedLockfile) if store is not None else None
+    if cached is not None and cached.stat == stat_key(stat):
+        return cached.lockfile
     try:
         data = path.read_bytes()
         digest = sha256_bytes(data)
-        if cached is not None and cached[1] == digest:
-            lockfile: Lockfile = cached[2]
+        if cached is not None and cached.sha256 == digest:
+            lockfile = cached.lockfile
         else:
             lockfile = parse_lockfile(tomllib.loads(data.decode("utf-8")), path)
     except FileNotFoundError:
@@ -161,15 +158,23 @@ def read_lockfile(path: Path, store: StateStore | None = None) -> Lockfile:
     except tomllib.TOMLDecodeError as exc:
         raise LockfileError(path, f"is not valid TOML ({exc})") from None
     if store is not None:
-        store.set(_cache_key(path), (stat_key(stat), digest, lockfile))
+        store.set(_cache_key(path), _ParsedLockfile(stat_key(stat), digest, lockfile))
     return lockfile
 
 
-def _cache_key(path: Path) -> str:
-    from assetbuild import __version__
+@dataclass(frozen=True)
+class _ParsedLockfile:
+    """A parsed lockfile kept in the state folder, with what says it is still current."""
 
-    # v2: (stat key, sha256 of the bytes, parsed lockfile)
-    return f"lockfile-v2:{__version__}:{path}"
+    stat: tuple[int, int, int]
+    sha256: str
+    lockfile: Lockfile
+
+
+def _cache_key(path: Path) -> str:
+    from assetbuild.memo import MEMO_FORMAT
+
+    return f"lockfile-v{MEMO_FORMAT}:{path}"
 
 
 def parse_lockfile(data: Mapping[str, Any], path: Path) -> Lockfile:
@@ -229,8 +234,9 @@ class LockfileWriter:
         data = self.render(entries)
         atomic_write_bytes(path, data)
         if store is not None:
-            store.set(_cache_key(path), (stat_key(path.stat()), sha256_bytes(data),
-                                         Lockfile(dict(entries))))
+            store.set(_cache_key(path), _ParsedLockfile(stat_key(path.stat()),
+                                                        sha256_bytes(data),
+                                                        Lockfile(dict(entries))))
 
 
 def dump_lockfile(entries: Mapping[str, LockEntry]) -> bytes:

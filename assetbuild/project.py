@@ -13,15 +13,31 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from assetbuild import __version__
-from assetbuild._types import PROVIDERS, STATE_DIR_NAME
+from assetbuild._types import PROVIDERS
 from assetbuild.errors import UsageError
 from assetbuild.hashing import sha256_text
 from assetbuild.lockfile import Lockfile, read_lockfile
 from assetbuild.manifest import DEFAULT_MANIFEST, Manifest, parse_manifest, read_manifest_text
+from assetbuild.memo import MEMO_FORMAT
 from assetbuild.plan import Plan, locked_urls, make_plan, select_targets
 from assetbuild.resolve import ResolvedImage, ResolvedManifest, resolve_manifest
-from assetbuild.state import FileDigests, StateStore
+from assetbuild.state import FileDigests, StateStore, choose_state_dir
+
+
+@dataclass(frozen=True)
+class _ResolvedMemo:
+    """A resolution kept in the state folder, with the manifest text digest it is for."""
+
+    manifest_sha256: str
+    resolved: ResolvedManifest
+
+
+@dataclass(frozen=True)
+class _SpecHashMemo:
+    """Spec hashes by image name, for the resolution named by ``token``."""
+
+    token: str
+    hashes: dict[str, str]
 
 
 def image_request(
@@ -42,9 +58,15 @@ class Project:
 
     manifest: Manifest
     resolved: ResolvedManifest
+    state_dir: Path
+    """The state folder in use: ``.assetbuild/`` beside the manifest unless it cannot
+    be trusted (:func:`assetbuild.state.choose_state_dir`)."""
+    notices: tuple[str, ...] = ()
+    """Warnings found while loading, for the caller to show."""
 
     @classmethod
-    def load(cls, path: Path | str = DEFAULT_MANIFEST) -> Project:
+    def load(cls, path: Path | str = DEFAULT_MANIFEST,
+             environ: Mapping[str, str] | None = None) -> Project:
         """Load and resolve the manifest at ``path``; raise ManifestError on any problem.
 
         A resolution is kept in the state folder and reused while the manifest's bytes
@@ -53,18 +75,21 @@ class Project:
         """
         path = Path(path).resolve()
         text = read_manifest_text(path)
-        store = StateStore(path.parent / STATE_DIR_NAME)
+        state_dir, warning = choose_state_dir(path.parent, environ)
+        notices = (warning,) if warning else ()
+        store = StateStore(state_dir)
         try:
-            key = f"resolved:{__version__}:{path}"
+            key = f"resolved-v{MEMO_FORMAT}:{path}"
             digest = sha256_text(text)
-            cached = store.get(key)
-            if isinstance(cached, tuple) and cached[0] == digest and cached[1].inputs.unchanged():
-                resolved: ResolvedManifest = cached[1]
-                return cls(resolved.manifest, resolved)
+            cached = store.get(key, _ResolvedMemo)
+            if (cached is not None and cached.manifest_sha256 == digest
+                    and cached.resolved.manifest.path == path
+                    and cached.resolved.inputs.unchanged()):
+                return cls(cached.resolved.manifest, cached.resolved, state_dir, notices)
             manifest, problems = parse_manifest(text, path)
             resolved = replace(resolve_manifest(manifest, problems), token=uuid.uuid4().hex)
-            store.set(key, (digest, resolved))
-            return cls(manifest, resolved)
+            store.set(key, _ResolvedMemo(digest, resolved))
+            return cls(manifest, resolved, state_dir, notices)
         finally:
             store.close()
 
@@ -93,12 +118,12 @@ class Project:
         lockfile: Lockfile | None = None,
     ) -> Plan:
         """Every selected image's status; reads files but never the network."""
-        store = StateStore(self.manifest.state_dir)
+        store = StateStore(self.state_dir)
         digests = FileDigests(store)
         provider = self.provider(provider)
-        memo_key = f"spec-hashes:{__version__}:{self.manifest.path}:{provider}"
-        memo = store.get(memo_key)
-        hashes = memo[1] if isinstance(memo, tuple) and memo[0] == self.resolved.token else {}
+        memo_key = f"spec-hashes-v{MEMO_FORMAT}:{self.manifest.path}:{provider}"
+        memo = store.get(memo_key, _SpecHashMemo)
+        hashes = memo.hashes if memo is not None and memo.token == self.resolved.token else {}
         known = len(hashes)
         try:
             return make_plan(
@@ -113,7 +138,7 @@ class Project:
             )
         finally:
             if len(hashes) != known:
-                store.set(memo_key, (self.resolved.token, hashes))
+                store.set(memo_key, _SpecHashMemo(self.resolved.token, hashes))
             digests.save()
             store.close()
 

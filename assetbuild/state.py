@@ -3,34 +3,155 @@
 It holds what can be rebuilt but is costly to recompute: the stat cache of output
 digests, the task journal (see :mod:`assetbuild.journal`) and the build lock. It is
 local to one checkout and should be ignored by git.
+
+Every store here holds plain data only (:mod:`assetbuild.memo`): the diskcache
+:class:`Disk` below refuses to pickle on write and refuses to unpickle on read, and a
+state folder that git tracks or another user owns is not used at all
+(:func:`choose_state_dir`): it came from a checkout, not from a build of ours.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
+import re
+import shutil
+import stat as stat_module
+import subprocess
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from assetbuild import memo
+from assetbuild._types import STATE_DIR_NAME
 from assetbuild.errors import StateError
 from assetbuild.hashing import sha256_file, stat_key
 
-STATE_FORMAT = 1
-_DIGESTS_KEY = f"file-digests-v{STATE_FORMAT}"
+T = TypeVar("T")
+_DIGESTS_KEY = f"file-digests-v{memo.MEMO_FORMAT}"
+_VALUE_FILE = re.compile(r"[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{28}\.val")
+"""The only file names diskcache gives the values it keeps in files."""
 
 
-def open_cache(folder: Path, **settings: Any) -> Any:
-    """Open a diskcache.Cache at ``folder``; a corrupt one is a StateError naming it."""
+class UnsafeRow(OSError):
+    """A cache row that would need unpickling, or names a file outside its cache.
+
+    An OSError because diskcache treats an OSError from reading a value as "no such
+    value": the row is then simply absent.
+    """
+
+
+@functools.cache
+def plain_disk() -> type[Any]:
+    """diskcache's Disk that stores and reads only str keys and bytes, str or number
+    values: no pickle either way, and no value file outside the cache's folder."""
+    import diskcache
+
+    class PlainDisk(diskcache.Disk):  # type: ignore[misc]
+        def put(self, key: Any) -> Any:
+            if not isinstance(key, str):
+                raise TypeError("cache keys are strings")
+            return super().put(key)
+
+        def get(self, key: Any, raw: bool) -> Any:
+            if not raw:
+                raise UnsafeRow("a pickled cache key")
+            return super().get(key, raw)
+
+        def store(self, value: Any, read: bool, key: Any = diskcache.core.UNKNOWN) -> Any:
+            if not read and type(value) not in (bytes, str, int, float):
+                raise TypeError("cache values are bytes, str or numbers (see assetbuild.memo)")
+            return super().store(value, read, key)
+
+        def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
+            if mode == diskcache.core.MODE_PICKLE:
+                raise UnsafeRow("a pickled cache value")
+            if filename is not None and not _VALUE_FILE.fullmatch(filename):
+                raise UnsafeRow("a cache value outside the cache's folder")
+            return super().fetch(mode, filename, value, read)
+
+        def remove(self, file_path: str) -> None:
+            if _VALUE_FILE.fullmatch(file_path):
+                super().remove(file_path)
+
+    return PlainDisk
+
+
+def open_cache(folder: Path, *, holds_tasks: bool = False, **settings: Any) -> Any:
+    """Open a diskcache.Cache at ``folder`` that holds plain data only (:func:`plain_disk`);
+    a corrupt one is a StateError naming it (``holds_tasks``: the journal, whose task ids
+    must not be deleted with it)."""
     import sqlite3
 
     import diskcache
 
     try:
-        return diskcache.Cache(str(folder), **settings)
-    except (sqlite3.DatabaseError, OSError) as exc:
-        raise StateError(
-            f"{folder}: cannot open this cache ({exc}). It holds no data that cannot be "
-            f"recovered by a build; delete the folder to start it afresh."
-        ) from None
+        return diskcache.Cache(str(folder), disk=plain_disk(), **settings)
+    except (sqlite3.DatabaseError, OSError, KeyError, ValueError, TypeError) as exc:
+        if holds_tasks:
+            advice = (f"It holds the ids of tasks already paid for: do not delete it. Move "
+                      f"it aside (mv {folder} {folder}.broken) and run again; the task ids "
+                      f"stay readable there: the keys of the Cache table in "
+                      f"{folder}.broken/cache.db.")
+        else:
+            advice = ("It holds no data that cannot be recovered by a build; delete the "
+                      "folder to start it afresh.")
+        raise StateError(f"{folder}: cannot open this cache ({exc}). {advice}") from None
+
+
+def choose_state_dir(root: Path, environ: Mapping[str, str] | None = None
+                     ) -> tuple[Path, str | None]:
+    """The state folder to use for the project at ``root`` and, if the one beside the
+    manifest cannot be trusted, a warning saying why it is not used.
+
+    ``.assetbuild/`` is ours only if it is a real folder (not a symlink), owned by this
+    user and not tracked by git: a checkout can carry a crafted one (a pull request
+    that force-adds it), and its journal, memos and lock must not steer a build. In
+    that case a private folder in the user cache stands in for it.
+    """
+    local = root / STATE_DIR_NAME
+    reason = _untrusted_reason(root, local)
+    if reason is None:
+        return local, None
+    from assetbuild.cache import default_cache_dir
+
+    private = default_cache_dir(environ) / "state" / hashlib.sha256(
+        str(root).encode()).hexdigest()[:24]
+    return private, (f"{local} is not used: {reason}. A state folder comes from "
+                     f"builds on this machine, never from a checkout; using {private} instead.")
+
+
+def _untrusted_reason(root: Path, local: Path) -> str | None:
+    try:
+        stat = os.lstat(local)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"it cannot be read ({exc.strerror})"
+    if stat_module.S_ISLNK(stat.st_mode):
+        return "it is a symbolic link"
+    if hasattr(os, "getuid") and stat.st_uid != os.getuid():
+        return "another user owns it"
+    if _tracked_by_git(root, local):
+        return "git tracks files in it (remove them with `git rm -r --cached .assetbuild`)"
+    return None
+
+
+def _tracked_by_git(root: Path, folder: Path) -> bool:
+    """Whether git tracks any file under ``folder`` (False outside a repository)."""
+    if not any((parent / ".git").exists() for parent in (root, *root.parents)):
+        return False
+    git = shutil.which("git")
+    if git is None:
+        return False
+    try:
+        found = subprocess.run(
+            [git, "-C", str(root), "ls-files", "-z", "--", folder.name],
+            capture_output=True, timeout=20, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return found.returncode == 0 and bool(found.stdout)
 
 
 class StateStore:
@@ -47,14 +168,21 @@ class StateStore:
             self._cache = open_cache(self.state_dir / "state")
         return self._cache
 
-    def get(self, key: str) -> Any:
-        """The value stored under ``key``, or None."""
+    def get(self, key: str, kind: type[T]) -> T | None:
+        """The memo of type ``kind`` stored under ``key``, or None (also for a row
+        that is not one)."""
         cache = self._open(create=False)
-        return None if cache is None else cache.get(key)
+        return None if cache is None else memo.decode(cache.get(key), kind)
 
     def set(self, key: str, value: Any) -> None:
-        """Store ``value`` under ``key`` (creates the state folder if needed)."""
-        self._open(create=True).set(key, value)
+        """Store ``value`` (plain data, :func:`assetbuild.memo.encode`) under ``key``
+        (creates the state folder if needed); a value JSON cannot carry is not kept."""
+        data = memo.encode(value)
+        cache = self._open(create=True)
+        if data is None:
+            cache.delete(key)
+        else:
+            cache.set(key, data)
 
     def close(self) -> None:
         """Release the store."""
@@ -77,8 +205,8 @@ class FileDigests:
 
     def _load(self) -> dict[str, tuple[int, int, int, str]]:
         if self._table is None:
-            stored = self.store.get(_DIGESTS_KEY)
-            self._table = stored if isinstance(stored, dict) else {}
+            stored = self.store.get(_DIGESTS_KEY, dict[str, tuple[int, int, int, str]])
+            self._table = stored or {}
         return self._table
 
     def digest(self, path: Path | str) -> str | None:

@@ -125,22 +125,26 @@ def read_lockfile_bytes(folder: Path, data: bytes) -> dict[str, LockEntry]:
 def test_the_parsed_copy_is_reused_while_the_bytes_are_the_same(tmp_path: Path) -> None:
     """A fresh clone (same bytes, new inode and mtime) with its state folder restored
     reuses the parsed lockfile instead of parsing it again; other bytes are parsed."""
-    from assetbuild.lockfile import Lockfile, _cache_key
+    from assetbuild.lockfile import Lockfile, _cache_key, _ParsedLockfile
     from assetbuild.state import StateStore
 
     path = tmp_path / "assetbuild.lock"
     store = StateStore(tmp_path / ".assetbuild")
     write_lockfile(path, {"a": entry("a")})
     assert set(read_lockfile(path, store).entries) == {"a"}
-    stat_key, digest, _ = store.get(_cache_key(path))
+    kept = store.get(_cache_key(path), _ParsedLockfile)
+    assert kept is not None
+    stat_key, digest = kept.stat, kept.sha256
     # What the state folder holds is told apart from a fresh parse by a planted entry.
-    store.set(_cache_key(path), (stat_key, digest, Lockfile({"planted": entry("planted")})))
+    store.set(_cache_key(path),
+              _ParsedLockfile(stat_key, digest, Lockfile({"planted": entry("planted")})))
 
     clone = tmp_path / "clone.lock"
     clone.write_bytes(path.read_bytes())
     clone.replace(path)  # the same bytes in a new file
     assert set(read_lockfile(path, store).entries) == {"planted"}
-    assert store.get(_cache_key(path))[0] != stat_key, "the new stat is remembered"
+    again = store.get(_cache_key(path), _ParsedLockfile)
+    assert again is not None and again.stat != stat_key, "the new stat is remembered"
 
     write_lockfile(path, {"b": entry("b")})  # other bytes
     assert set(read_lockfile(path, store).entries) == {"b"}
