@@ -129,6 +129,7 @@ def resolve_manifest(
     """
     resolver = _Resolver(manifest)
     resolver.problems.extend(earlier_problems or [])
+    resolver.check_written_folders()
     images = [
         image
         for decl in manifest.images
@@ -224,6 +225,20 @@ class _Resolver:
                 self._folders[key] = exc
         found = self._folders[key]
         return str(found) if isinstance(found, ValueError) else None
+
+    def check_written_folders(self) -> None:
+        """The lockfile's folder and ``out_dir`` must resolve inside the manifest's folder
+        (a symlinked folder in a checkout must not lead a write outside it); they are
+        resolved again whenever this resolution is reused."""
+        settings = self.manifest.settings
+        lock_folder = PurePosixPath(settings.lockfile).parent
+        for field_name, folder in (("lockfile", lock_folder),
+                                   ("out_dir", PurePosixPath(settings.out_dir))):
+            problem = self._folder_problem(folder)
+            if problem:
+                self.problems.append(Problem(
+                    self.manifest.path, f"{str(folder)!r} {problem}", None,
+                    field_name, None))
 
     def fail(self, decl: ImageDecl, field_name: str, message: str, name: str) -> None:
         problem = self.manifest.problem(message, decl, field_name)

@@ -114,3 +114,47 @@ def test_a_committed_state_folder_is_not_used(simple_project: ProjectDir, run_cl
                     "--force", "logo")
     assert build.code == 0, build.err
     assert not (state / "journal").exists() and not (state / "build.lock").exists()
+
+
+@pytest.mark.parametrize("setting", ["lockfile = 'link/assetbuild.lock'", "out_dir = 'link'"])
+def test_a_symlinked_folder_does_not_lead_a_write_outside(
+        project: ProjectDir, run_cli: RunCli, tmp_path: Path, setting: str) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (project.root / "link").symlink_to(outside)
+    project.write_manifest(f"""
+        version = 1
+        [settings]
+        {setting}
+        [images.profile]
+        prompt = "echo pwned"
+        """)
+    for command in ("check", "build"):
+        result = run_cli(command, "-f", str(project.manifest), "--provider", "emulator")
+        assert result.code == 2, result.out + result.err
+        assert "leads outside the manifest's folder" in result.err
+        assert ("lockfile" in result.err) or ("out_dir" in result.err)
+    assert list(outside.iterdir()) == []
+
+
+def test_a_folder_that_becomes_a_symlink_after_a_build_is_caught(
+        project: ProjectDir, run_cli: RunCli, tmp_path: Path) -> None:
+    """The resolution kept in the state folder is not reused once the lockfile's
+    folder leads elsewhere."""
+    project.write_manifest("""
+        version = 1
+        [settings]
+        lockfile = "locks/assetbuild.lock"
+        [images.profile]
+        prompt = "a profile"
+        """)
+    assert run_cli("build", "-f", str(project.manifest), "--provider", "emulator").code == 0
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    import shutil
+
+    shutil.rmtree(project.root / "locks")
+    (project.root / "locks").symlink_to(outside)
+    result = run_cli("build", "-f", str(project.manifest), "--provider", "emulator")
+    assert result.code == 2 and "leads outside" in result.err
+    assert list(outside.iterdir()) == []
