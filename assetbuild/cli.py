@@ -277,6 +277,12 @@ def _finish(report: Any, as_json: bool, quiet: bool) -> int:
         echo(reports.dumps(report_json(report)))
     elif not quiet:
         echo(summary_line(report), err=True)
+    if report.unjournaled:
+        echo(f"error: {len(report.unjournaled)} paid task(s) could not be written to the "
+             "journal (the disk refused). Keep these ids: once the disk has room, the "
+             "next build cannot resume them by itself.", err=True)
+        for name, task_id in report.unjournaled:
+            echo(f"  {name}: task {task_id}", err=True)
     if report.aborted is not None:
         echo(f"error: the API stopped the build: {report.aborted}", err=True)
         return exit_code_for(report.aborted)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -30,7 +31,7 @@ from assetbuild.errors import (
     TaskGone,
 )
 from assetbuild.hashing import locked_spec, spec_hash
-from assetbuild.journal import Journal
+from assetbuild.journal import Journal, JournalUnwritable
 from assetbuild.lockfile import LockEntry, OutputRecord
 from assetbuild.lockflush import LockfileFlusher
 from assetbuild.outcomes import (
@@ -50,6 +51,7 @@ from assetbuild.outputs import (
 from assetbuild.plan import ImageStatus, Plan, image_spec
 from assetbuild.polling import PollSchedule
 from assetbuild.project import Project, image_request
+from assetbuild.providers.answers import valid_task_id
 from assetbuild.resolve import ResolvedImage
 from assetbuild.shard import shard_path
 from assetbuild.state import FileDigests
@@ -128,6 +130,7 @@ class Builder:
         started = time.monotonic()
         shared = self.shared
         shared.done = {item.name: asyncio.Event() for item in self.plan.images}
+        self._drop_settled_tasks()
         restored = self._restore_from_cache()
         tasks = [asyncio.create_task(self._image(item)) for item in self.plan.images
                  if item.name not in restored]
@@ -144,7 +147,21 @@ class Builder:
         balance = self._balance_error
         results = tuple(shared.results.get(i.name) or ImageResult(i.name, "skipped", "aborted")
                         for i in self.plan.images)
-        return BuildReport(results, time.monotonic() - started, aborted or balance)
+        counts = self._client.counts if self._client is not None else None
+        return BuildReport(
+            results, time.monotonic() - started, aborted or balance,
+            retries=dict(counts.retries) if counts else {},
+            resent_submits=counts.resent_submits if counts else 0,
+            unjournaled=tuple((e.name, e.task_id) for e in self.journal.retry_unsaved()))
+
+    def _drop_settled_tasks(self) -> None:
+        """Forget journaled tasks the lockfile already holds (a build that died after
+        writing the lockfile but before dropping them), so none is "resumed" again."""
+        locked = {(e.spec_hash, e.task_id) for e in self.plan.lockfile.entries.values()}
+        settled = [digest for digest, entry in self.journal.items()
+                   if (digest, entry.task_id) in locked]
+        if settled:
+            self.journal.forget(*settled)
 
     def _restore_from_cache(self) -> set[str]:
         """Restore, many at a time, the outputs the cache holds; return the images done.
@@ -221,7 +238,10 @@ class Builder:
         return await self._build(item.image)
 
     async def _restore(self, image: ResolvedImage, entry: LockEntry,
-                       outcome: Outcome) -> ImageResult:
+                       outcome: Outcome, journaled_spec: str | None = None) -> ImageResult:
+        """Put ``entry``'s outputs in place (cache, else its URLs) and record it;
+        ``journaled_spec``: the journal's entry for it is dropped once the lockfile
+        holds it."""
         paths = image.output_paths(len(entry.outputs))
         records = await restore_outputs(self.root, paths, entry.outputs, entry.result_urls,
                                         self.cache, lambda: self.client)
@@ -232,7 +252,7 @@ class Builder:
             # Pillow's work in a thread; the digest table stays with the event loop.
             entry = self._with_derived(
                 entry, await asyncio.to_thread(derive_outputs, self.root, image))
-        self.lock.record(image.name, entry)
+        self.lock.record(image.name, entry, finished_spec=journaled_spec)
         return ImageResult(image.name, outcome, "from the local cache or the locked URLs")
 
     async def _build(self, image: ResolvedImage, *, regenerate: bool = False) -> ImageResult:
@@ -248,8 +268,12 @@ class Builder:
                 return await self._restore(image, LockEntry.from_toml(cached), "cached")
         journaled = self.journal.get(digest)
         if journaled is not None and journaled.state == "done":
-            entry = LockEntry.from_toml(journaled.lock_entry)
-            return await self._restore(image, entry, "resumed")
+            if self.options.force or regenerate:  # a result seen already: not a new one
+                self.journal.forget(digest)
+                journaled = None
+            else:
+                entry = LockEntry.from_toml(journaled.lock_entry)
+                return await self._restore(image, entry, "resumed", journaled_spec=digest)
         async with self.in_flight:
             status, request, resumed = await self._submit_or_resume(image, digest, journaled)
         return await self._finish(image, spec, digest, status, request, resumed)
@@ -257,6 +281,11 @@ class Builder:
     async def _submit_or_resume(
         self, image: ResolvedImage, digest: str, journaled: Any
     ) -> tuple[TaskStatus, dict[str, Any], bool]:
+        if journaled is not None and not valid_task_id(journaled.task_id):
+            self.report(BuildEvent("warning", image.name, "the journal holds a task id that "
+                                   f"cannot be polled ({journaled.task_id[:60]!r}); dropped"))
+            self.journal.forget(digest)
+            journaled = None
         if journaled is not None:
             self.report(BuildEvent("resumed", image.name, journaled.task_id))
             try:
@@ -279,7 +308,13 @@ class Builder:
             self._submitting -= 1
             if not self._submitting:
                 self._submits_idle.set()
-        self.journal.submitted(digest, image.name, task.task_id, request)
+        try:
+            self.journal.submitted(digest, image.name, task.task_id, request)
+        except JournalUnwritable as exc:
+            self.shared.stop_reason = f"not submitted: the journal cannot be written ({exc})"
+            self.report(BuildEvent("warning", image.name, f"task {task.task_id} could not be "
+                                   f"journaled ({exc}); it is polled to the end and nothing "
+                                   "new is submitted"))
         self.report(BuildEvent("submitted", image.name, task.task_id))
         try:
             return await self._poll(image.name, task.task_id, time.time()), request, False
@@ -336,7 +371,12 @@ class Builder:
                                   "the next build resumes polling it")
             if not await self.polls.wait(self.polls.delay(elapsed, polls)):
                 continue  # the first task finished: wait on the learned schedule instead
-            status = await self.client.status(task_id)
+            try:  # a status answer that trickles must not outlast the image's timeout
+                async with asyncio.timeout(max(self.timeout - elapsed, 1.0)):
+                    status = await self.client.status(task_id)
+            except TimeoutError:
+                raise ImageFailed(f"task {task_id} still running after {self.timeout:g} s; "
+                                  "the next build resumes polling it") from None
             polls += 1
             if status.state != "pending":
                 reported = status.cost_time
@@ -383,8 +423,13 @@ class Builder:
             entry = self._with_derived(
                 entry, await asyncio.to_thread(derive_outputs, self.root, image))
         table = entry.to_toml()
-        self.cache.put(digest, table, [(self.root / r.path, r.sha256, r.bytes) for r in records])
-        self.journal.done(digest, table)
+        try:
+            self.cache.put(digest, table, [(self.root / r.path, r.sha256, r.bytes)
+                                           for r in records])
+        except (sqlite3.Error, OSError) as exc:  # the result is on disk and in the lockfile
+            self.report(BuildEvent("warning", image.name, f"not kept in the result cache: {exc}"))
+        with contextlib.suppress(JournalUnwritable):  # kept in memory; retried at the end
+            self.journal.done(digest, table)
         self.lock.record(image.name, entry, finished_spec=digest)
         for warning in status.warnings:
             self.report(BuildEvent("warning", image.name, warning))

@@ -9,6 +9,7 @@ never the key), so a different account or endpoint never resumes another's task.
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,6 +30,11 @@ def key_fingerprint(api_key: str) -> str:
 def api_scope(base_url: str, api_key: str) -> str:
     """What uploads and journal entries are scoped to: the API and the account's key."""
     return f"{base_url}|{key_fingerprint(api_key)}"
+
+
+class JournalUnwritable(Exception):
+    """A journal record could not be written (disk full, I/O error); the entry is kept
+    in memory and written again by :meth:`Journal.retry_unsaved`."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,8 @@ class Journal:
         self._scope = f"v{JOURNAL_FORMAT}|{base_url}|{key_fingerprint(api_key)}"
         self._known: dict[str, JournalEntry] | None = None
         """The entries of this scope by spec hash, loaded on first use and kept current."""
+        self._unsaved: dict[str, JournalEntry] = {}
+        """Entries whose last write failed, by spec hash."""
 
     def _key(self, spec_hash: str) -> str:
         return f"{self._scope}|{spec_hash}"
@@ -75,30 +83,59 @@ class Journal:
     def submitted(self, spec_hash: str, name: str, task_id: str,
                   request: dict[str, Any]) -> None:
         """Record a task id (call this before anything else can fail)."""
-        entry = JournalEntry(name, task_id, request, time.time())
-        self._cache.set(self._key(spec_hash), _record(entry))
-        self._loaded()[spec_hash] = entry
+        self._store(spec_hash, JournalEntry(name, task_id, request, time.time()))
 
     def done(self, spec_hash: str, lock_entry: dict[str, Any]) -> None:
         """Record that the task's outputs are written and what the lockfile should say."""
         entry = self.get(spec_hash)
         if entry is not None:
-            entry = replace(entry, state="done", lock_entry=lock_entry)
+            self._store(spec_hash, replace(entry, state="done", lock_entry=lock_entry))
+
+    def _store(self, spec_hash: str, entry: JournalEntry) -> None:
+        """Write ``entry``; if the disk refuses, keep it in memory and raise
+        JournalUnwritable (the caller stops submitting)."""
+        self._loaded()[spec_hash] = entry
+        try:
             self._cache.set(self._key(spec_hash), _record(entry))
-            self._loaded()[spec_hash] = entry
+        except (sqlite3.Error, OSError) as exc:
+            self._unsaved[spec_hash] = entry
+            raise JournalUnwritable(str(exc)) from None
+        self._unsaved.pop(spec_hash, None)
+
+    def retry_unsaved(self) -> list[JournalEntry]:
+        """Write again the entries whose write failed; return those that still are not
+        on disk (the caller shows their task ids: the last record of a paid task)."""
+        for spec_hash, entry in list(self._unsaved.items()):
+            if self._known is not None and spec_hash not in self._known:
+                self._unsaved.pop(spec_hash)  # forgotten since: the lockfile holds it
+                continue
+            try:
+                self._store(spec_hash, entry)
+            except JournalUnwritable:
+                continue
+        return list(self._unsaved.values())
 
     def forget(self, *spec_hashes: str) -> None:
         """Drop tasks: they failed, are gone, or the lockfile now holds their results
         (several at once in one transaction)."""
         known = self._loaded()
-        with self._cache.transact():
-            for spec_hash in spec_hashes:
-                self._cache.delete(self._key(spec_hash))
-                known.pop(spec_hash, None)
+        for spec_hash in spec_hashes:
+            known.pop(spec_hash, None)
+            self._unsaved.pop(spec_hash, None)
+        try:
+            with self._cache.transact():
+                for spec_hash in spec_hashes:
+                    self._cache.delete(self._key(spec_hash))
+        except (sqlite3.Error, OSError):
+            pass  # a stale entry is dropped by a later build; the lockfile holds its result
 
     def entries(self) -> list[JournalEntry]:
         """Every task journaled under this API and key."""
         return [entry for _, entry in self._scan()]
+
+    def items(self) -> list[tuple[str, JournalEntry]]:
+        """(spec hash, entry) of every task journaled under this API and key."""
+        return list(self._loaded().items())
 
     def _scan(self) -> list[tuple[str, JournalEntry]]:
         """(spec hash, entry) of every task journaled under this API and key."""

@@ -8,8 +8,8 @@ callers read them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from assetbuild.errors import AuthError, BalanceError
@@ -53,6 +53,12 @@ class BuildReport:
     results: tuple[ImageResult, ...]
     elapsed: float
     aborted: AuthError | BalanceError | None = None
+    retries: Mapping[str, int] = field(default_factory=dict)
+    """Requests retried, by cause (``429``, ``500``, ``connection``...)."""
+    resent_submits: int = 0
+    """Submits resent because their connection failed before any answer."""
+    unjournaled: tuple[tuple[str, str], ...] = ()
+    """(image, task id) of paid tasks the journal could not record: print them."""
 
     def count(self, outcome: Outcome) -> int:
         """How many images had ``outcome``."""

@@ -22,7 +22,22 @@ def summary_line(report: BuildReport) -> str:
     if report.count("up-to-date") == len(report.results):
         return f"Nothing to do: {len(report.results)} images up to date."
     body = ", ".join(parts)
-    return f"{body}; {report.points_spent} points spent; {report.elapsed:.1f} s."
+    line = f"{body}; {report.points_spent} points spent; {report.elapsed:.1f} s."
+    retried = retries_phrase(report)
+    return f"{line} {retried}" if retried else line
+
+
+def retries_phrase(report: BuildReport) -> str:
+    """``Retried 21 times after 429, 9 after 500; resent 1 submit.`` or ''."""
+    causes = sorted(report.retries.items(), key=lambda item: (-item[1], item[0]))
+    retried = [f"{n} after {cause}" for cause, n in causes if n]
+    parts = [f"Retried {', '.join(retried).replace(' after', ' times after', 1)}"] if (
+        retried) else []
+    if report.resent_submits:
+        parts.append(f"resent {report.resent_submits} submit(s) whose connection failed "
+                     "before any answer")
+    text = "; ".join(parts)
+    return f"{text[:1].upper()}{text[1:]}." if text else ""
 
 
 def report_json(report: BuildReport) -> dict[str, Any]:
@@ -33,6 +48,9 @@ def report_json(report: BuildReport) -> dict[str, Any]:
         "points_spent": report.points_spent,
         "elapsed": round(report.elapsed, 3),
         "aborted": str(report.aborted) if report.aborted else None,
+        "retries": dict(report.retries),
+        "resent_submits": report.resent_submits,
+        "unjournaled_tasks": [{"image": n, "task_id": t} for n, t in report.unjournaled],
         "images": [r.to_json() for r in report.results],
     }
 

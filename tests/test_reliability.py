@@ -62,7 +62,9 @@ def assert_consistent(project: ProjectDir) -> dict[str, Any]:
 
 # Rates where six failures in a row on one of a run's ~60 calls stay below 0.2% odds
 # (the suite proves the handling; the retry budget's tail is not what it measures).
-# 429s have their own allowance of 30, so a storm can be heavy.
+# 429s have their own allowance of 30, so a storm can be heavy. A submit is sent at
+# most three times after dropped connections (it may have created a task), so an
+# image may end "may have been charged"; the next build submits it anew.
 FAULTS: dict[str, dict[str, Any]] = {
     "429-storm": {"rate_429": 0.5, "retry_after": 0.05},
     "500s": {"rate_500": 0.15},
@@ -81,6 +83,12 @@ def test_transient_faults(project: ProjectDir, run_cli: RunCli, served: Served,
     grid(project, 20)
     served.emulator.configure(latency_min=0.1, latency_max=0.4, **FAULTS[fault])
     result = run_cli("build", "-f", str(project.manifest))
+    for _ in range(2):
+        if result.code == 0:
+            break
+        given_up = [line for line in result.err.splitlines() if line.startswith("  ")]
+        assert given_up and all("may have created" in line for line in given_up), result.err
+        result = run_cli("build", "-f", str(project.manifest))
     assert result.code == 0, result.err
     stats = served.emulator.stats
     assert sum(stats.faults.values()) > 0, "the fault was injected"

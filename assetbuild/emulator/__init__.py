@@ -12,6 +12,7 @@ import httpx
 
 from assetbuild.emulator.app import ConnectionDropped, Emulator, EmulatorConfig, EmulatorStats
 from assetbuild.emulator.contract import validate_input
+from assetbuild.providers.sockets import ANSWER_PROBE
 
 IN_PROCESS_BASE_URL = "http://see2ai-emulator.invalid"
 """The base URL the in-process emulator answers to (``.invalid`` never resolves)."""
@@ -44,6 +45,9 @@ class EmulatorTransport(httpx.AsyncBaseTransport):
         try:
             return await asyncio.wait_for(self._inner.handle_async_request(request), timeout)
         except ConnectionDropped:
+            probe = ANSWER_PROBE.get()
+            if probe is not None:  # a socket would have carried the request, and no answer
+                probe.observed = True
             raise httpx.RemoteProtocolError(
                 "Server disconnected without sending a response.", request=request) from None
         except TimeoutError:

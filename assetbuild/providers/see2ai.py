@@ -1,23 +1,28 @@
 """The SEE2AI HTTP client (httpx, async): submit, poll, upload, download.
 
-Retry policy. The API takes no idempotency key, so a submit (or upload) is retried
+Retry policy. The API takes no idempotency key, so a submit (or upload) is resent
 only when it provably created nothing:
 
 * 429 and 500/503 answers: the server answered with an error and no task id;
-* connect errors and timeouts, pool timeouts, write errors and timeouts: the request
-  never fully reached the server;
-* a connection closed or reset before any response arrived (a stale keep-alive
-  connection is the usual cause).
+* connect errors and timeouts, pool timeouts: the request never left;
+* a connection that failed (closed, reset, a write error) before a single byte of
+  the answer arrived, counted by our own sockets: resent at most
+  ``RetryPolicy.submit_resends`` times (2), since a server that read the request and
+  then reset may still have created the task.
 
-A read timeout after the request was sent, and 502/504 from a gateway, are the
-ambiguous cases: the server may have created (and charged for) a task. Those are
-not retried; the image fails with :class:`SubmitUncertain` saying so. Status polls
-and downloads are idempotent and retry on every transient failure. 401 and 402 are
-never retried. Backoff is exponential with full jitter; ``Retry-After`` (seconds or
-an HTTP date) is honoured up to a cap.
+Anything else after the request went out is "may have been charged" and never
+resent: an answer that had begun (truncated, an oversized header block, garbage),
+a read timeout, 502/504 from a gateway, a 2xx whose body has no usable task id. The
+image fails with :class:`SubmitUncertain` saying so. Status polls and downloads are
+idempotent and retry on every transient failure. 401 and 402 are never retried.
+Backoff is exponential with full jitter; ``Retry-After`` (seconds or an HTTP date,
+finite) is honoured up to a cap. Every try has a total deadline, and every answer a
+cap on its decoded size (:mod:`assetbuild.providers.bodies`).
 
-The API key is sent only to the API's own host, never to result URLs, and appears
-in no exception, log line or repr.
+The API key is sent only to the API's own host, never to result URLs; it appears in
+no exception, log line or repr, and is redacted from everything the server says.
+Connections to other hosts go only to checked global addresses
+(:mod:`assetbuild.providers.addresses`).
 """
 
 from __future__ import annotations
@@ -27,11 +32,12 @@ import contextlib
 import hashlib
 import os
 import random
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 
@@ -48,17 +54,31 @@ from assetbuild.errors import (
     TransientError,
 )
 from assetbuild.fsutil import open_temp_beside
+from assetbuild.providers.addresses import normalise_host, public_address
 from assetbuild.providers.answers import (
+    Clean,
     TaskStatus,
+    cleaner,
     error_message,
     json_body,
     parse_status,
     retry_after_seconds,
 )
+from assetbuild.providers.bodies import (
+    BadEncoding,
+    BodyTooLarge,
+    decoded_chunks,
+    read_capped,
+    with_body,
+)
 from assetbuild.providers.safety import check_download_url, verify_image
+from assetbuild.providers.sockets import ANSWER_PROBE, AnswerProbe
 
-SAFE_TO_RESEND = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteError,
-                  httpx.WriteTimeout, httpx.RemoteProtocolError, httpx.ReadError)
+NOTHING_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+"""Failures before the request left: resent like any idempotent request."""
+CUT_OFF = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.WriteTimeout)
+"""Connection failures that may come before any answer: a submit is resent (at most
+``submit_resends`` times) only if our sockets saw not one byte of the answer."""
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -74,10 +94,25 @@ class RetryPolicy:
     max_retry_after: float = 120.0
     rate_limited_attempts: int = 30
     """Tries on 429: "try later" is not a failure, so it has its own, larger allowance."""
+    submit_resends: int = 2
+    """Resends of a submit whose connection failed before any byte of its answer."""
+    request_deadline: float = 120.0
+    """Seconds one try of an API request may take in all, however the server trickles."""
+    download_deadline: float = 600.0
+    """Seconds one try of a download may take in all."""
 
     def backoff(self, attempt: int) -> float:
         """Full-jitter exponential backoff for retry number ``attempt`` (0-based)."""
         return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+
+
+@dataclass
+class RequestCounts:
+    """What one client retried, by cause (``429``, ``500``, ``connection``...), and how
+    many submits it resent: for the build's summary and ``--json``."""
+
+    retries: Counter[str] = field(default_factory=Counter)
+    resent_submits: int = 0
 
 
 @dataclass(frozen=True)
@@ -110,14 +145,17 @@ class See2AIClient:
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self.max_download_bytes = max_download_bytes
+        self.counts = RequestCounts()
+        self._clean: Clean = cleaner(api_key)
         self._sleep = sleep
-        self._api_host = urlsplit(self.base_url).hostname or ""
+        self._api_host = normalise_host(urlsplit(self.base_url).hostname or "")
         self._settings: dict[str, Any] = dict(
             transport=transport,
             timeout=timeout or httpx.Timeout(60.0, connect=15.0),
             limits=httpx.Limits(max_connections=max_connections,
                                 max_keepalive_connections=max_connections),
-            headers={"User-Agent": f"assetbuild/{__version__}"},
+            headers={"User-Agent": f"assetbuild/{__version__}",
+                     "Accept-Encoding": "gzip, deflate"},
             follow_redirects=False,
         )
         self._client: httpx.AsyncClient | None = None
@@ -143,7 +181,7 @@ class See2AIClient:
 
             self._client = httpx.AsyncClient(**self._settings)
             if self._settings["transport"] is None:  # httpx's own, proxies from the env kept
-                keep_sockets_at_hand(self._client._transport)
+                keep_sockets_at_hand(self._client._transport, self._api_host)
         return self._client
 
     def __repr__(self) -> str:
@@ -164,27 +202,35 @@ class See2AIClient:
         return {"Authorization": f"Bearer {self._key}"}
 
     async def submit(self, body: dict[str, Any]) -> TaskStatus:
-        """Submit an image job to the async endpoint; return its task id and first state."""
+        """Submit an image job to the async endpoint; return its task id and first state.
+
+        An accepted submit whose answer is unusable (not JSON, no valid task id) is
+        SubmitUncertain: a task may exist and be charged."""
         url = f"{self.base_url}/api/v1/actions/{IMAGE_ACTION}/async"
-        response = await self._call("POST", url, resend_safe_only=True, json=body)
-        status = parse_status(json_body(response))
-        return status
+        response = await self._call("POST", url, submit=True, json=body)
+        try:
+            return parse_status(json_body(response, self._clean), clean=self._clean)
+        except ApiError as exc:
+            raise SubmitUncertain(
+                f"{exc}; the API may have created and charged a task that assetbuild "
+                "cannot poll. It was not resubmitted: check the account's task log, then "
+                "run the build again to submit it anew", status=response.status_code) from None
 
     async def status(self, task_id: str) -> TaskStatus:
         """Poll a task once (retrying transient failures)."""
-        url = f"{self.base_url}/api/v1/actions/{IMAGE_ACTION}/status/{task_id}"
-        response = await self._call("GET", url, resend_safe_only=False, task_id=task_id)
-        return parse_status(json_body(response), task_id)
+        url = f"{self.base_url}/api/v1/actions/{IMAGE_ACTION}/status/{quote(task_id, safe='')}"
+        response = await self._call("GET", url, submit=False, task_id=task_id)
+        return parse_status(json_body(response, self._clean), task_id, self._clean)
 
     async def upload(self, path: Path) -> str:
         """Upload a local reference image; return the hosted URL."""
         url = f"{self.base_url}/api/v1/actions/{UPLOAD_ACTION}"
         data = path.read_bytes()
         response = await self._call(
-            "POST", url, resend_safe_only=True,
+            "POST", url, submit=True,
             files={"file": (path.name, data, "application/octet-stream")},
         )
-        body = json_body(response)
+        body = json_body(response, self._clean)
         hosted = body.get("url") if isinstance(body, dict) else None
         if not hosted and isinstance(body, dict) and body.get("result_urls"):
             hosted = body["result_urls"][0]
@@ -193,38 +239,66 @@ class See2AIClient:
         return hosted
 
     async def _call(
-        self, method: str, url: str, *, resend_safe_only: bool, task_id: str | None = None,
+        self, method: str, url: str, *, submit: bool, task_id: str | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
-        tries = _Tries(self.retry)
+        """One API request, retried as the module's policy says; ``submit``: it may
+        create (and charge) something, so it is resent only when that provably did not
+        happen."""
+        tries = _Tries(self.retry, counts=self.counts)
+        resends = 0
         while True:
+            probe = AnswerProbe()
+            token = ANSWER_PROBE.set(probe)
             try:
                 async with self._connection() as http:
-                    response = await http.request(method, url, headers=self._auth(), **kwargs)
-            except httpx.TransportError as exc:
-                if resend_safe_only and not isinstance(exc, SAFE_TO_RESEND):
-                    raise SubmitUncertain(
-                        f"no answer to the submit ({type(exc).__name__}); the API may have "
-                        "created and charged a task that assetbuild cannot see. It was not "
-                        "resubmitted: run the build again to submit it anew") from None
-                await self._sleep(tries.failed(f"{type(exc).__name__}: {exc}"))
+                    response = await self._exchange(http, method, url, **kwargs)
+            except (httpx.TransportError, TimeoutError) as exc:
+                why = _describe(exc)
+                if submit and not isinstance(exc, NOTHING_SENT):
+                    unanswered = (isinstance(exc, CUT_OFF) and probe.observed
+                                  and probe.received == 0)
+                    if not unanswered or resends >= self.retry.submit_resends:
+                        raise _uncertain(why, probe) from None
+                    resends += 1
+                    self.counts.resent_submits += 1
+                await self._sleep(tries.failed(why))
                 continue
-            delay = self._retry_delay(response, tries.attempt, resend_safe_only, task_id)
+            except (BodyTooLarge, BadEncoding) as exc:
+                if submit:
+                    raise _uncertain(str(exc), probe) from None
+                raise ApiError(f"unusable answer from {self._api_host}: {exc}") from None
+            finally:
+                ANSWER_PROBE.reset(token)
+            delay = self._retry_delay(response, tries.attempt, submit, task_id)
             if delay is None:
                 return response
-            why = f"HTTP {response.status_code}: {error_message(response)}"
+            why = f"HTTP {response.status_code}: {error_message(response, self._clean)}"
             await self._sleep(tries.failed(why, rate_limited=response.status_code == 429,
-                                           delay=delay))
+                                           delay=delay, cause=str(response.status_code)))
+
+    async def _exchange(self, http: httpx.AsyncClient, method: str, url: str,
+                        **kwargs: Any) -> httpx.Response:
+        """Send one request and read its answer whole, within the total deadline and
+        the answer size cap."""
+        async with asyncio.timeout(self.retry.request_deadline):
+            request = http.build_request(method, url, headers=self._auth(), **kwargs)
+            response = await http.send(request, stream=True)
+            try:
+                body = await read_capped(response)
+            finally:
+                await response.aclose()
+        return with_body(response, body)
 
     def _retry_delay(
-        self, response: httpx.Response, attempt: int, resend_safe_only: bool,
+        self, response: httpx.Response, attempt: int, submit: bool,
         task_id: str | None,
     ) -> float | None:
         """None when ``response`` is final (raising if it is an error), else the delay."""
         code = response.status_code
         if code < 400:
             return None
-        message = error_message(response)
+        message = error_message(response, self._clean)
         if code == 401:
             raise AuthError(message, status=401)
         if code == 402:
@@ -234,7 +308,7 @@ class See2AIClient:
         if code == 429:
             waited = retry_after_seconds(response, self.retry.max_retry_after)
             return waited if waited is not None else self.retry.backoff(attempt)
-        if resend_safe_only and code in (502, 504):
+        if submit and code in (502, 504):
             raise SubmitUncertain(
                 f"the gateway answered {code} ({message}); the API may have created and "
                 "charged a task. It was not resubmitted: run the build again to submit it anew",
@@ -246,26 +320,29 @@ class See2AIClient:
     async def download(self, url: str, destination: Path) -> Download:
         """Stream ``url`` to a temporary file beside ``destination`` and verify it.
 
-        Follows up to 5 redirects, each checked; refuses non-http(s) and internal
-        addresses other than the API's own host; enforces the size cap and
-        ``Content-Length``; checks that the bytes are a PNG, JPEG or WebP image of a
-        sane size. The caller renames ``Download.path`` into place.
+        Follows up to 5 redirects, each checked; refuses non-http(s) URLs and, on every
+        hop, hosts other than the API's that are or resolve to internal addresses;
+        enforces the size cap (decoded bytes), ``Content-Length`` (bytes received) and
+        a total deadline per try; checks that the bytes are a PNG, JPEG or WebP image
+        of a sane size. The caller renames ``Download.path`` into place.
         """
+        shown = self._clean(url)[:300]
         tries = _Tries(self.retry, give_up=lambda why: DownloadError(
-            f"could not download {url}: {why}"))
+            f"could not download {shown}: {why}"), counts=self.counts)
         while True:
             try:
-                return await self._download_once(url, destination)
-            except (httpx.TransportError, _RetryableDownload) as exc:
+                async with asyncio.timeout(self.retry.download_deadline):
+                    return await self._download_once(url, destination)
+            except (httpx.TransportError, _RetryableDownload, TimeoutError) as exc:
                 limited = isinstance(exc, _RetryableDownload) and exc.rate_limited
-                await self._sleep(tries.failed(str(exc) or type(exc).__name__,
-                                               rate_limited=limited))
+                await self._sleep(tries.failed(_describe(exc), rate_limited=limited))
 
     async def _download_once(self, url: str, destination: Path) -> Download:
         for _ in range(6):
-            check_download_url(url, self._api_host)
+            await self._check_host(url)
             async with self._connection() as http:
-                response = await http.send(http.build_request("GET", url), stream=True)
+                request = http.build_request("GET", url, headers={"Accept-Encoding": "identity"})
+                response = await http.send(request, stream=True)
                 try:
                     if response.is_redirect and "location" in response.headers:
                         url = urljoin(url, response.headers["location"])
@@ -273,45 +350,86 @@ class See2AIClient:
                     return await self._save(response, url, destination)
                 finally:
                     await response.aclose()
-        raise DownloadError(f"too many redirects from {url}")
+        raise DownloadError(f"too many redirects from {self._clean(url)[:300]}")
+
+    async def _check_host(self, url: str) -> None:
+        """Refuse a URL that is not http(s), or whose host is not the API's and is (or
+        resolves to) an internal address. Our sockets check again where they connect
+        and connect to the checked address; this check also covers a proxy's hops."""
+        check_download_url(url, self._api_host)
+        parts = urlsplit(url)
+        host = normalise_host(parts.hostname or "")
+        if host != self._api_host and self._settings["transport"] is None:
+            await public_address(host, parts.port or (443 if parts.scheme == "https" else 80))
 
     async def _save(self, response: httpx.Response, url: str, destination: Path) -> Download:
         code = response.status_code
+        shown = self._clean(url)[:300]
         if code == 429 or code >= 500:
             raise _RetryableDownload(f"HTTP {code}", rate_limited=code == 429)
         if code != 200:
-            raise DownloadError(f"{url} answered HTTP {code}", status=code)
-        expected = response.headers.get("content-length")
-        if expected is not None and int(expected) > self.max_download_bytes:
-            raise DownloadError(f"{url} is larger than the {self.max_download_bytes} byte cap")
+            raise DownloadError(f"{shown} answered HTTP {code}", status=code)
+        expected = _content_length(response)
+        if expected is not None and expected > self.max_download_bytes:
+            raise DownloadError(f"{shown} is larger than the {self.max_download_bytes} byte cap")
         fd, tmp = open_temp_beside(destination)
         try:
+            received = [0]
             with os.fdopen(fd, "wb") as handle:
-                digest, size, first = await self._stream_to(response, handle, url)
-            if expected is not None and size != int(expected):
-                raise _RetryableDownload(f"truncated: {size} of {expected} bytes")
+                digest, size, first = await self._stream_to(response, handle, received)
+            if expected is not None and received[0] != expected:
+                raise _RetryableDownload(f"truncated: {received[0]} of {expected} bytes")
             # An image that came in one chunk is checked from memory, not read again.
             kind = verify_image(first if len(first) == size else tmp)
+        except BodyTooLarge:
+            tmp.unlink(missing_ok=True)
+            raise DownloadError(f"{shown} is larger than the {self.max_download_bytes} "
+                                "byte cap") from None
+        except BadEncoding as exc:
+            tmp.unlink(missing_ok=True)
+            raise DownloadError(f"{shown}: {exc}") from None
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
         return Download(tmp, digest, size, kind)
 
     async def _stream_to(self, response: httpx.Response, handle: BinaryIO,
-                         url: str) -> tuple[str, int, bytes]:
-        """Write the body to ``handle``; its sha256, its size and its first chunk."""
+                         received: list[int]) -> tuple[str, int, bytes]:
+        """Write the decoded body to ``handle``; its sha256, its size and its first chunk
+        (``received`` counts the bytes on the wire)."""
         digest = hashlib.sha256()
         size = 0
         first = b""
-        async for chunk in response.aiter_bytes(1 << 16):
+        async for chunk in decoded_chunks(response, self.max_download_bytes, received):
             size += len(chunk)
-            if size > self.max_download_bytes:
-                raise DownloadError(f"{url} is larger than the {self.max_download_bytes} "
-                                    "byte cap")
             digest.update(chunk)
             handle.write(chunk)
             first = first or chunk
         return digest.hexdigest(), size, first
+
+
+def _content_length(response: httpx.Response) -> int | None:
+    value = response.headers.get("content-length")
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError) and not str(exc):
+        return "no complete answer within the deadline"
+    return str(exc) or type(exc).__name__
+
+
+def _uncertain(why: str, probe: AnswerProbe) -> SubmitUncertain:
+    began = "its answer had begun" if probe.received else "no answer came"
+    return SubmitUncertain(
+        f"the submit failed after it was sent ({why}; {began}); the API may have created "
+        "and charged a task that assetbuild cannot see. It was not resubmitted: run the "
+        "build again to submit it anew")
 
 
 class _RetryableDownload(Exception):
@@ -326,19 +444,24 @@ class _Tries:
     """Counts the tries of one request: failures and rate limits have separate allowances."""
 
     def __init__(self, policy: RetryPolicy,
-                 give_up: Callable[[str], Exception] | None = None) -> None:
+                 give_up: Callable[[str], Exception] | None = None,
+                 counts: RequestCounts | None = None) -> None:
         self.policy = policy
         self.failures = 0
         self.rate_limits = 0
         self.give_up = give_up or (lambda why: TransientError(why))
+        self.counts = counts
 
     @property
     def attempt(self) -> int:
         """How many tries have failed so far (for the backoff)."""
         return self.failures + self.rate_limits
 
-    def failed(self, why: str, *, rate_limited: bool = False, delay: float | None = None) -> float:
+    def failed(self, why: str, *, rate_limited: bool = False, delay: float | None = None,
+               cause: str | None = None) -> float:
         """Record a failed try; the delay before the next, or raise when the allowance ends."""
+        if self.counts is not None:
+            self.counts.retries[cause or ("429" if rate_limited else "connection")] += 1
         if rate_limited:
             self.rate_limits += 1
             spent, allowed = self.rate_limits, self.policy.rate_limited_attempts
