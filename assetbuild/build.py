@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,9 +29,26 @@ POOL_CONNECTIONS = 16
 proportion to the pool's size, so 16 serve 256 tasks in flight faster than 256 would."""
 
 
+@dataclass(frozen=True)
+class HeldLock:
+    """The build lock as held: its file, and the inode it had when taken."""
+
+    path: Path
+    inode: int
+
+    def intact(self) -> bool:
+        """Whether the lock file is still the one that was locked. If someone deleted
+        the state folder, another build can take a fresh lock beside this one: a build
+        that finds its lock gone stops submitting."""
+        try:
+            return self.path.stat().st_ino == self.inode
+        except OSError:
+            return False
+
+
 @contextlib.contextmanager
 def build_lock(project: Project, *, wait: bool = True,
-               on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+               on_wait: Callable[[str], None] | None = None) -> Iterator[HeldLock]:
     """Hold the project's build lock; wait for another build, or raise LockedError.
 
     Once held, temporary files left by a killed build are removed.
@@ -50,10 +68,11 @@ def build_lock(project: Project, *, wait: bool = True,
             on_wait(f"{message}; waiting for it to finish")
         lock.acquire()
     try:
+        held = HeldLock(state / LOCK_NAME, (state / LOCK_NAME).stat().st_ino)
         # Whatever a killed build left half-written is ours to remove now.
         remove_stale_temp_files(project.root / project.manifest.settings.out_dir)
         remove_stale_temp_files(project.manifest.lockfile_path.parent, recursive=False)
-        yield
+        yield held
     finally:
         lock.release()
 
@@ -79,7 +98,7 @@ def build(
 
     options = options or BuildOptions()
     provider = project.provider(options.provider)
-    with build_lock(project, wait=wait, on_wait=on_wait):
+    with build_lock(project, wait=wait, on_wait=on_wait) as held:
         plan = project.plan(options.targets, provider=provider, force=options.force)
         if options.shard is not None:
             from assetbuild.shard import shard_of_plan
@@ -89,7 +108,8 @@ def build(
             _check_budget(plan, options.max_cost)
         if on_plan:
             on_plan(plan)
-        return _run(project, plan, options, reporter, emulator, environ, cache_dir)
+        return _run(project, plan, options, reporter, emulator, environ, cache_dir,
+                    lock=held)
 
 
 def _check_budget(plan: Plan, max_cost: int) -> None:
@@ -135,7 +155,7 @@ def pull(
 def _run(
     project: Project, plan: Plan, options: BuildOptions, reporter: Reporter | None,
     emulator: Emulator | None, environ: Mapping[str, str] | None, cache_dir: Path | None,
-    *, generate: bool = True,
+    *, generate: bool = True, lock: HeldLock | None = None,
 ) -> BuildReport:
     from assetbuild.outcomes import BuildReport, ImageResult
 
@@ -143,13 +163,13 @@ def _run(
         results = tuple(ImageResult(i.name, "up-to-date") for i in plan.images)
         return BuildReport(results, 0.0)
     return asyncio.run(_run_async(project, plan, options, reporter, emulator, environ,
-                                  cache_dir, generate))
+                                  cache_dir, generate, lock))
 
 
 async def _run_async(
     project: Project, plan: Plan, options: BuildOptions, reporter: Reporter | None,
     emulator: Emulator | None, environ: Mapping[str, str] | None, cache_dir: Path | None,
-    generate: bool,
+    generate: bool, lock: HeldLock | None,
 ) -> BuildReport:
     from assetbuild.engine import Builder
     from assetbuild.journal import Journal, api_scope
@@ -170,7 +190,7 @@ async def _run_async(
                                           max_connections=min(POOL_CONNECTIONS, jobs * 2),
                                           api_key=key),
                       cache, journal, digests, options, reporter, api_scope(base_url, key),
-                      generate=generate)
+                      generate=generate, lock_intact=lock.intact if lock else None)
     try:
         return await builder.run()
     finally:

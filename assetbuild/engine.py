@@ -79,7 +79,8 @@ class Builder:
     def __init__(self, project: Project, plan: Plan, open_client: Callable[[], See2AIClient],
                  cache: ResultCache, journal: Journal, digests: FileDigests,
                  options: BuildOptions, reporter: Reporter | None = None,
-                 api_scope: str = "", generate: bool = True) -> None:
+                 api_scope: str = "", generate: bool = True,
+                 lock_intact: Callable[[], bool] | None = None) -> None:
         self.project, self.plan = project, plan
         self._open_client = open_client
         self._client: See2AIClient | None = None
@@ -88,6 +89,8 @@ class Builder:
         self.report = reporter or (lambda event: None)
         self.api_scope = api_scope
         self.generate = generate
+        self.lock_intact = lock_intact or (lambda: True)
+        """Whether this build still holds its build lock (checked before each submit)."""
         self.root = project.root
         settings = project.manifest.settings
         self.timeout = settings.timeout
@@ -293,6 +296,10 @@ class Builder:
                 return status, journaled.request, True
             except TaskGone:
                 self.journal.forget(digest)
+        if not self.shared.stop_reason and not self.lock_intact():
+            self.shared.stop_reason = (
+                "not submitted: this build's lock file was deleted while it ran (was "
+                ".assetbuild/ removed?), so another build may be running beside it")
         if self.shared.stop_reason:
             raise ImageFailed(self.shared.stop_reason)
         self._reserve(digest, image.resolution)

@@ -13,6 +13,10 @@ TEMP_PREFIX = ".assetbuild-tmp-"
 """Temporary files are named with this prefix so that leftovers can be found and removed."""
 
 
+MAX_NAME_BYTES = 255
+"""The longest file or folder name most filesystems take (ext4, APFS, NTFS)."""
+MAX_PATH_BYTES = 1024
+
 _TEMP_NUMBERS = itertools.count()
 
 
@@ -98,6 +102,10 @@ def relative_path_problem(value: str) -> str | None:
         return "is an absolute path; paths must be relative to the manifest's folder"
     if ".." in posix.parts:
         return "contains '..'; paths must stay inside the manifest's folder"
+    if any(len(part.encode("utf-8")) > MAX_NAME_BYTES for part in posix.parts):
+        return f"has a file or folder name longer than {MAX_NAME_BYTES} bytes"
+    if len(value.encode("utf-8")) > MAX_PATH_BYTES:
+        return f"is longer than {MAX_PATH_BYTES} bytes"
     return None
 
 

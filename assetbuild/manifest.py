@@ -8,6 +8,7 @@ Templates are not rendered here: see :mod:`assetbuild.render`.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import tomllib
 from collections.abc import Mapping
@@ -24,6 +25,13 @@ MANIFEST_VERSION = 1
 IMAGE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 VAR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_MATRIX_IMAGES = 1_000_000
+"""Images one matrix may expand to."""
+MAX_IMAGES = 250_000
+"""Images a whole manifest may expand to (every matrix together)."""
+MAX_KEY_DOTS = 64
+"""Dots one key may have (``a.b.c = 1``)."""
+MAX_VARS_DEPTH = 32
+"""How deeply tables and lists in ``vars`` may nest."""
 
 TOP_KEYS = ("version", "settings", "vars", "defaults", "images")
 SETTINGS_KEYS = ("out_dir", "lockfile", "jobs", "provider", "timeout")
@@ -150,6 +158,10 @@ def read_manifest_text(path: Path) -> str:
 
 def parse_manifest(text: str, path: Path) -> tuple[Manifest, list[Problem]]:
     """Validate manifest ``text`` as if read from ``path``: (valid part, problems)."""
+    deep = _deep_key_line(text)
+    if deep is not None:  # tomllib spends minutes and gigabytes on such keys
+        raise ManifestError([Problem(path, f"a key is dotted more than {MAX_KEY_DOTS} levels "
+                                           "deep", line=deep)])
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -159,6 +171,16 @@ def parse_manifest(text: str, path: Path) -> tuple[Manifest, list[Problem]]:
         raise ManifestError([Problem(path, "is nested too deeply to read")]) from None
     validator = _Validator(path, _KeyLines(text))
     return validator.manifest(data), validator.problems
+
+
+def _deep_key_line(text: str) -> int | None:
+    """The line of a key (or table header) with more than MAX_KEY_DOTS dots, if any."""
+    if text.count(".") <= MAX_KEY_DOTS:
+        return None
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.partition("=")[0].count(".") > MAX_KEY_DOTS:
+            return number
+    return None
 
 
 def _line_from_message(message: str) -> int | None:
@@ -236,6 +258,11 @@ class _Validator:
             for name, body in self._table(data, "images").items()
             if (decl := self._image(name, body)) is not None
         )
+        total = sum(math.prod(len(values) for _, values in decl.matrix) for decl in images)
+        if total > MAX_IMAGES:
+            self.add(f"the images expand to {total} images in all; the limit is {MAX_IMAGES}",
+                     field_name="images")
+            images = ()
         return Manifest(self.path, settings, global_vars, defaults, images)
 
     def _table(self, data: dict[str, Any], key: str) -> dict[str, Any]:
@@ -336,6 +363,10 @@ class _Validator:
             if not VAR_NAME_RE.match(key):
                 self.add(f"variable name {key!r} is not a valid identifier",
                          image=image, field_name="vars", table=where)
+        if _depth(table) > MAX_VARS_DEPTH:
+            self.add(f"is nested too deeply (more than {MAX_VARS_DEPTH} levels of tables "
+                     "and lists)", image=image, field_name="vars", table=where)
+            return {}
         return dict(table)
 
     def _image(self, name: str, body: Any) -> ImageDecl | None:
@@ -447,6 +478,21 @@ class _Validator:
                      image=image, field_name="matrix", table=where)
             return ()
         return tuple(axes)
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value``'s tables and lists nest (iteratively: no recursion limit)."""
+    deepest = 0
+    pending = [(value, 0)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level + 1)
+            if deepest > MAX_VARS_DEPTH:
+                return deepest
+            pending.extend((v, level + 1) for v in (item.values() if isinstance(item, dict)
+                                                    else item))
+    return deepest
 
 
 def matrix_label(value: Any) -> str:

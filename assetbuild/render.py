@@ -3,26 +3,79 @@
 One :class:`TemplateRenderer` per manifest compiles each distinct template source
 once, however many images use it, and renders with strict undefined variables.
 Templates can include files inside the manifest's folder only, cannot reach the
-process environment, and cannot build huge values (ranges, repeated strings, powers)
-or outputs longer than the caller's limit.
+process environment, cannot change a value once made (the immutable sandbox), and
+cannot build huge values (ranges, repeated strings, joins, replacements, powers) or
+outputs longer than the caller's limit. A template nested deeper than a person would
+write is refused before it is compiled, the loops of one render share a budget of
+steps, and in the main thread a render that runs past :data:`RENDER_SECONDS` is
+stopped by a timer: a checkout's templates cannot hold ``check`` hostage.
 """
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import nodes
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from assetbuild.errors import TemplateProblem
 from assetbuild.fsutil import resolve_inside
 
 MAX_REPEAT = 100_000
-"""Longest string or list a template may build with ``*``."""
+"""Longest string or list a template may build with ``*``, a join or a replacement."""
 MAX_EXPONENT = 1_000
+MAX_POWER_BITS = 100_000
+"""Largest integer (in bits) a power may make."""
+MAX_STEPS = 100_000
+"""Loop iterations and calls one render may make in all."""
+MAX_BLOCK_DEPTH = 16
+MAX_BRACKET_DEPTH = 40
+_BLOCK = re.compile(r"{%-?\s*(end)?(for|if|macro|call|filter|with|block)\b")
+_WIDTH_FILTERS = ("center", "indent", "wordwrap", "truncate")
+_STEPS_GLOBAL = "_assetbuild_counted"
+"""The global every ``for`` loop's iterable is passed through (see ``_parse``)."""
+MAX_INCLUDE_DEPTH = 8
+_DEPTH_VAR = "_assetbuild_include_depth"
+
+
+class _DepthCountingTemplate(jinja2.Template):
+    """A template whose contexts say how deeply includes nest: a file that includes
+    itself is refused at depth 8 instead of recursing a thousand frames deep."""
+
+    def new_context(self, vars: dict[str, Any] | None = None, shared: bool = False,
+                    locals: Mapping[str, Any] | None = None) -> jinja2.runtime.Context:
+        """A context one include deeper than the one whose variables it gets."""
+        values = dict(vars or {})
+        values[_DEPTH_VAR] = depth = int(values.get(_DEPTH_VAR, 0)) + 1
+        if depth > MAX_INCLUDE_DEPTH:
+            raise jinja2.exceptions.SecurityError(
+                f"includes nest more than {MAX_INCLUDE_DEPTH} deep")
+        return super().new_context(values, shared, locals)
+
+
+def nesting_problem(source: str) -> str | None:
+    """Why ``source`` is nested too deeply to compile safely, or None."""
+    depth = deepest = 0
+    for match in _BLOCK.finditer(source):
+        depth += -1 if match.group(1) else 1
+        deepest = max(deepest, depth)
+    if deepest > MAX_BLOCK_DEPTH:
+        return f"blocks are nested more than {MAX_BLOCK_DEPTH} deep"
+    depth = deepest = 0
+    for char in source:
+        if char in "([":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]":
+            depth -= 1
+    if deepest > MAX_BRACKET_DEPTH:
+        return f"brackets are nested more than {MAX_BRACKET_DEPTH} deep"
+    return None
 
 
 class _FolderLoader(jinja2.BaseLoader):
@@ -57,10 +110,42 @@ class _FolderLoader(jinja2.BaseLoader):
         return source, str(path), uptodate
 
 
-class _SafeEnvironment(SandboxedEnvironment):
-    """The sandbox with limits on operators that could exhaust memory or time."""
+class _SafeEnvironment(ImmutableSandboxedEnvironment):
+    """The immutable sandbox with limits on what could exhaust memory or time."""
 
     intercepted_binops = frozenset(["*", "**"])
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.steps = 0
+        """Loop iterations and calls the current render made (reset per render)."""
+
+    def step(self, count: int = 1) -> None:
+        """Count ``count`` steps of the current render; refuse past the budget."""
+        self.steps += count
+        if self.steps > MAX_STEPS:
+            raise jinja2.exceptions.SecurityError("loops and calls take too many steps")
+
+    def counted(self, iterable: Iterable[Any]) -> Iterator[Any]:
+        """``iterable``, one step per item."""
+        for item in iterable:
+            self.step()
+            yield item
+
+    def call(self, __context: jinja2.runtime.Context, __obj: Any, *args: Any,
+             **kwargs: Any) -> Any:
+        """Every call a template makes (macros included) is a step."""
+        self.step()
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        """Parse as Jinja does, then pass every ``for`` loop's iterable through
+        :meth:`counted`, so loops over strings and lists count as ``range`` does."""
+        tree = super()._parse(source, name, filename)
+        for loop in tree.find_all(nodes.For):
+            loop.iter = nodes.Call(nodes.Name(_STEPS_GLOBAL, "load", lineno=loop.lineno),
+                                   [loop.iter], [], None, None, lineno=loop.lineno)
+        return tree
 
     def call_binop(
         self, context: jinja2.runtime.Context, operator_name: str, left: Any, right: Any
@@ -68,6 +153,9 @@ class _SafeEnvironment(SandboxedEnvironment):
         if operator_name == "**":
             if isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
                 raise jinja2.exceptions.SecurityError("exponent is too large")
+            if (isinstance(left, int) and isinstance(right, int) and abs(left) > 1
+                    and left.bit_length() * right > MAX_POWER_BITS):
+                raise jinja2.exceptions.SecurityError("power is too large")
             return operator.pow(left, right)
         if operator_name == "*":
             for seq, count in ((left, right), (right, left)):
@@ -78,7 +166,7 @@ class _SafeEnvironment(SandboxedEnvironment):
         return super().call_binop(context, operator_name, left, right)
 
 
-def make_environment(loader: jinja2.BaseLoader) -> jinja2.Environment:
+def make_environment(loader: jinja2.BaseLoader) -> _SafeEnvironment:
     """A sandboxed, strict environment (give it a loader that reads only inside a folder)."""
     env = _SafeEnvironment(
         loader=loader,
@@ -87,8 +175,47 @@ def make_environment(loader: jinja2.BaseLoader) -> jinja2.Environment:
         keep_trailing_newline=False,
         cache_size=-1,
     )
-    env.globals = {"range": env.globals["range"], "dict": dict}
+    env.globals = {"range": env.globals["range"], "dict": dict, _STEPS_GLOBAL: env.counted}
+    env.template_class = _DepthCountingTemplate
+    _bound_filters(env)
     return env
+
+
+def _bound_filters(env: jinja2.Environment) -> None:
+    """Refuse joins, replacements and widths that would build a huge string before the
+    output limit could see it (they run in C, where no timer interrupts them)."""
+    join, replace = env.filters["join"], env.filters["replace"]
+
+    def bounded_join(context: Any, value: Any, d: str = "", attribute: Any = None) -> str:
+        items = list(value)
+        if len(items) * len(str(d)) > MAX_REPEAT:
+            raise jinja2.exceptions.SecurityError("joined value is too long")
+        return str(join(context, items, d, attribute))
+
+    def bounded_replace(context: Any, s: Any, old: str, new: str, count: Any = None) -> str:
+        text = str(s)
+        if text.count(str(old)) * len(str(new)) > MAX_REPEAT:
+            raise jinja2.exceptions.SecurityError("replaced value is too long")
+        return str(replace(context, s, old, new, count))
+
+    bounded_join.jinja_pass_arg = join.jinja_pass_arg  # type: ignore[attr-defined]
+    bounded_replace.jinja_pass_arg = replace.jinja_pass_arg  # type: ignore[attr-defined]
+    env.filters["join"], env.filters["replace"] = bounded_join, bounded_replace
+    for name in _WIDTH_FILTERS:
+        env.filters[name] = _width_checked(env.filters[name])
+
+
+def _width_checked(original: Callable[..., Any]) -> Callable[..., Any]:
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        numbers = [v for v in (*args[1:], *kwargs.values())
+                   if isinstance(v, int) and not isinstance(v, bool)]
+        if any(abs(n) > MAX_REPEAT for n in numbers):
+            raise jinja2.exceptions.SecurityError("width is too large")
+        return original(*args, **kwargs)
+
+    if hasattr(original, "jinja_pass_arg"):
+        checked.jinja_pass_arg = original.jinja_pass_arg  # type: ignore[attr-defined]
+    return checked
 
 
 def is_template(source: str) -> bool:
@@ -107,20 +234,24 @@ class TemplateRenderer:
     def render(self, source: str, context: Mapping[str, Any], limit: int) -> str:
         """Render a template string; raise TemplateProblem with a readable reason."""
         if not is_template(source):
+            if len(source) > limit:
+                raise TemplateProblem(f"is longer than {limit} characters")
             return source
         template = self._compiled.get(source)
         if template is None:
-            template = self._compile(lambda: self.env.from_string(source))
+            template = self._compile(source, lambda: self.env.from_string(source))
             self._compiled[source] = template
         return self._run(template, context, limit)
 
     def render_file(self, name: str, context: Mapping[str, Any], limit: int) -> str:
         """Render the template file ``name`` (relative to the manifest's folder)."""
-        template = self._compile(lambda: self.env.get_template(name))
+        template = self._compile(None, lambda: self.env.get_template(name))
         return self._run(template, context, limit)
 
-    @staticmethod
-    def _compile(load: Callable[[], jinja2.Template]) -> jinja2.Template:
+    def _compile(self, source: str | None, load: Callable[[], jinja2.Template]
+                 ) -> jinja2.Template:
+        if source is not None and (problem := nesting_problem(source)):
+            raise TemplateProblem(f"too complex to compile: {problem}")
         try:
             return load()
         except jinja2.TemplateSyntaxError as exc:
@@ -128,11 +259,20 @@ class TemplateRenderer:
                                   f"{exc.message}") from None
         except jinja2.TemplateNotFound as exc:
             raise TemplateProblem(f"cannot read template file {exc.name}") from None
+        except TemplateProblem:
+            raise
+        except (SyntaxError, RecursionError, MemoryError) as exc:
+            raise TemplateProblem(f"too complex to compile ({type(exc).__name__})") from None
+        except jinja2.UndefinedError as exc:  # constant folding evaluates some expressions
+            raise TemplateProblem(f"undefined variable: {exc.message}") from None
+        except Exception as exc:  # noqa: BLE001 - a template's failure, whatever it is
+            raise TemplateProblem(f"template error: {type(exc).__name__}: "
+                                  f"{str(exc)[:200]}") from None
 
-    @staticmethod
-    def _run(template: jinja2.Template, context: Mapping[str, Any], limit: int) -> str:
+    def _run(self, template: jinja2.Template, context: Mapping[str, Any], limit: int) -> str:
         pieces: list[str] = []
         size = 0
+        self.env.steps = 0
         try:
             for piece in template.generate(context):
                 size += len(piece)
@@ -141,6 +281,8 @@ class TemplateRenderer:
                 pieces.append(piece)
         except TemplateProblem:
             raise
+        except MemoryError:
+            raise TemplateProblem("needs too much memory to render") from None
         except jinja2.UndefinedError as exc:
             raise TemplateProblem(f"undefined variable: {exc.message}") from None
         except jinja2.exceptions.SecurityError as exc:
@@ -149,6 +291,7 @@ class TemplateRenderer:
             raise TemplateProblem(f"cannot include {exc.name}") from None
         except jinja2.TemplateError as exc:
             raise TemplateProblem(f"template error: {exc}") from None
-        except (ArithmeticError, TypeError, ValueError, LookupError, RecursionError) as exc:
-            raise TemplateProblem(f"template failed: {type(exc).__name__}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - a template's failure, whatever it is
+            raise TemplateProblem(f"template failed: {type(exc).__name__}: "
+                                  f"{str(exc)[:200]}") from None
         return "".join(pieces)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -24,6 +25,7 @@ from assetbuild.manifest import ImageDecl, Manifest, did_you_mean, matrix_label
 MAX_FIELD_CHARS = 1_000
 DERIVED_SUFFIX = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9_.-]+")
+_NUMBERED = re.compile(r"(.+)-([2-9]|1[0-6])")
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,11 @@ def order_by_dependencies(images: list[ResolvedImage], manifest: Manifest) -> li
                 state[dep] = 1
                 stack.append((dep, iter(by_name[dep].dependencies)))
     return ordered
+
+
+def _folded(path: str) -> str:
+    """A path as case-insensitive, normalising filesystems (APFS, NTFS) compare it."""
+    return unicodedata.normalize("NFC", path).casefold()
 
 
 def matrix_combinations(decl: ImageDecl) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -382,7 +389,28 @@ class _Resolver:
                     message = f"image:{dep} is not an image of this manifest" + did_you_mean(
                         dep, sorted(names))
                 self.fail(decl, "references", message, image.name)
-            other = outputs.setdefault(image.output.lower(), image.name)
-            if other != image.name:
-                self.fail(decl, "output", f"{image.output!r} is also the output of image "
-                          f"'{other}'", image.name)
+            for path in (image.output, *(p for p, _, _ in image.derived_outputs())):
+                other = outputs.setdefault(_folded(path), image.name)
+                if other != image.name:
+                    self.fail(decl, "output", f"{path!r} is also the output of image "
+                              f"'{other}', or the same file on filesystems that ignore case "
+                              "and Unicode normalisation", image.name)
+        self._check_numbered_siblings(images, outputs)
+
+    def _check_numbered_siblings(self, images: list[ResolvedImage],
+                                 outputs: dict[str, str]) -> None:
+        """``hero-2.png`` is where a second result of ``hero.png`` goes: no other image
+        may write there (it would be overwritten, and ``check`` fail for ever)."""
+        declared = {decl.name: decl for decl in self.manifest.images}
+        for image in images:
+            path = PurePosixPath(image.output)
+            match = _NUMBERED.fullmatch(path.stem)
+            if match is None:
+                continue
+            base = _folded(str(path.with_name(match.group(1) + path.suffix)))
+            owner = outputs.get(base)
+            if owner is not None and owner != image.name:
+                self.fail(declared[image.base_name], "output",
+                          f"{image.output!r} is where a further result of image '{owner}' "
+                          "goes (its second result is numbered -2); choose another name",
+                          image.name)
