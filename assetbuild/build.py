@@ -149,7 +149,7 @@ def pull(
                    for i in plan.images if i.action == "build"]
         report = _run(project, replace(plan, images=wanted), BuildOptions(provider=provider),
                       reporter, None, environ, cache_dir, generate=False)
-    return replace(report, results=report.results + tuple(unbuilt))
+    return replace(report, results=report.results + tuple(unbuilt), generated=False)
 
 
 def _run(

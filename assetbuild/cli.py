@@ -30,6 +30,7 @@ from assetbuild.errors import (
     UsageError,
 )
 
+DEFAULT_MANIFEST_NAME = "assetbuild.toml"
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -50,11 +51,33 @@ def exit_code_for(error: AssetbuildError) -> int:
     return EXIT_FAILED
 
 
+def find_manifest(start: Path | None = None) -> Path:
+    """``assetbuild.toml`` in ``start`` (the current folder) or the nearest folder above
+    it, as git finds its repository, stopping at the repository's root; else the name
+    alone (which then reads as "no such manifest file")."""
+    folder = (start or Path.cwd()).resolve()
+    for candidate in (folder, *folder.parents):
+        if (candidate / DEFAULT_MANIFEST_NAME).is_file():
+            return candidate / DEFAULT_MANIFEST_NAME
+        if (candidate / ".git").exists():
+            break
+    return Path(DEFAULT_MANIFEST_NAME)
+
+
+def _manifest_path(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path:
+    if value is not None:
+        return value
+    given = ctx.find_root().params.get("manifest_path")  # `assetbuild -f X build`
+    return given if isinstance(given, Path) else find_manifest()
+
+
 def manifest_option(func: F) -> F:
-    """``-f/--file``: the manifest to read."""
+    """``-f/--file``: the manifest to read (default: found upward from here)."""
     return click.option(
         "-f", "--file", "manifest_path", type=click.Path(dir_okay=False, path_type=Path),
-        default=Path("assetbuild.toml"), show_default=True, help="The manifest to read.",
+        default=None, callback=_manifest_path, is_eager=True,
+        help="The manifest to read (default: assetbuild.toml here or in a folder above, "
+             "up to the git repository's root).",
     )(func)
 
 
@@ -76,9 +99,23 @@ def verbosity_options(func: F) -> F:
     return click.option("-q", "--quiet", is_flag=True, help="Print only errors.")(func)
 
 
+def _complete_images(ctx: click.Context, param: click.Parameter,
+                     incomplete: str) -> list[str]:
+    """Image names (and matrix base names) of the manifest, for shell completion."""
+    try:
+        from assetbuild.project import Project
+
+        given = ctx.params.get("manifest_path") or ctx.find_root().params.get("manifest_path")
+        images = Project.load(given or find_manifest()).resolved.images
+    except Exception:  # noqa: BLE001 - completion must never fail loudly
+        return []
+    names = dict.fromkeys([i.base_name for i in images] + [i.name for i in images])
+    return [name for name in names if name.startswith(incomplete)]
+
+
 def targets_argument(func: F) -> F:
-    """Image names or shell-style globs; none means every image."""
-    return click.argument("targets", nargs=-1)(func)
+    """Image names, matrix slices or shell-style globs; none means every image."""
+    return click.argument("targets", nargs=-1, shell_complete=_complete_images)(func)
 
 
 def status_options(func: F) -> F:
@@ -106,7 +143,10 @@ def echo(text: str = "", *, err: bool = False) -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="assetbuild")
-def cli() -> None:
+@click.option("-f", "--file", "manifest_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="The manifest every command reads (also accepted after "
+                                 "the command).")
+def cli(manifest_path: Path | None) -> None:
     """Build AI-generated images from a declarative manifest, like make.
 
     Only images whose spec changed are sent to the SEE2AI API; results, task ids and
@@ -124,9 +164,9 @@ def init(manifest_path: Path, force: bool) -> int:
 
     gitignore = write_starter(manifest_path, force=force)
     echo(f"Wrote {manifest_path} and ignored .assetbuild/ in {gitignore}. Next:")
-    echo(f"  assetbuild plan -f {manifest_path}                      # what would be built")
-    echo(f"  assetbuild build -f {manifest_path} --provider emulator # placeholders, no key")
-    echo(f"  SEE2AI_API_KEY=sk-... assetbuild build -f {manifest_path}  # the real images")
+    echo(f"  assetbuild plan -f {manifest_path}     # what would be built")
+    echo(f"  assetbuild build -f {manifest_path}    # placeholders (provider = \"emulator\")")
+    echo("  then set provider = \"see2ai\" and SEE2AI_API_KEY=sk-... for the real images")
     return EXIT_OK
 
 
@@ -135,22 +175,28 @@ def init(manifest_path: Path, force: bool) -> int:
 def plan(manifest_path: Path, targets: tuple[str, ...], provider: str | None,
          as_json: bool, quiet: bool, verbose: bool) -> int:
     """Show each image's status, the reason, and what build would do (no network)."""
+    _print_plan(_project(manifest_path).plan(targets, provider=provider), as_json, quiet)
+    return EXIT_OK
+
+
+def _print_plan(the_plan: Any, as_json: bool, quiet: bool) -> None:
     from assetbuild import report
 
-    the_plan = _project(manifest_path).plan(targets, provider=provider)
     if as_json:
         echo(report.dumps(report.plan_json(the_plan)))
     elif not quiet:
         for line in report.plan_lines(the_plan):
             echo(line)
         echo(report.plan_summary(the_plan))
-    return EXIT_OK
 
 
 @cli.command()
 @status_options
+@click.option("--git", "in_git", is_flag=True,
+              help="Also fail when the lockfile or an output it lists is not tracked by git "
+                   "(the pre-commit hook's mode: a commit must carry its images).")
 def check(manifest_path: Path, targets: tuple[str, ...], provider: str | None,
-          as_json: bool, quiet: bool, verbose: bool) -> int:
+          as_json: bool, quiet: bool, verbose: bool, in_git: bool) -> int:
     """Exit 1 if any image is not up to date (for pre-commit and CI); no network."""
     from assetbuild import report
     from assetbuild.prune import leftover_entries
@@ -158,23 +204,44 @@ def check(manifest_path: Path, targets: tuple[str, ...], provider: str | None,
     project = _project(manifest_path)
     the_plan = project.plan(targets, provider=provider)
     leftovers = leftover_entries(project, the_plan.lockfile)
+    unstaged = _untracked_files(project, the_plan) if in_git else []
     if as_json:
-        echo(report.dumps(report.plan_json(the_plan) | {"undeclared": list(leftovers)}))
-    elif not quiet or not the_plan.up_to_date:
+        echo(report.dumps(report.plan_json(the_plan) | {"undeclared": list(leftovers),
+                                                         "untracked": unstaged}))
+    elif not quiet or not the_plan.up_to_date or unstaged:
         for line in report.plan_lines(the_plan, only_stale=not verbose):
             echo(line)
         echo(report.plan_summary(the_plan))
-        if not the_plan.up_to_date:
-            echo(f"Run `assetbuild build -f {manifest_path}` to bring them up to date.")
+        _advise(the_plan, unstaged, manifest_path)
     if leftovers and not as_json and not quiet:
         echo(f"note: the lockfile holds {len(leftovers)} image(s) the manifest no longer "
              "declares; `assetbuild prune` lists them (this does not fail the check).")
-    return EXIT_OK if the_plan.up_to_date else EXIT_FAILED
+    return EXIT_OK if the_plan.up_to_date and not unstaged else EXIT_FAILED
+
+
+def _untracked_files(project: Any, the_plan: Any) -> list[str]:
+    from assetbuild.gitcheck import expected_files, untracked
+
+    return untracked(project.root, expected_files(the_plan))
+
+
+def _advise(the_plan: Any, unstaged: list[str], manifest_path: Path) -> None:
+    """The one command that fixes what check found: build, pull, or git add."""
+    stale = [item for item in the_plan.images if item.action != "none"]
+    if any(item.action == "build" for item in stale):
+        echo(f"Run `assetbuild build -f {manifest_path}` to bring them up to date.")
+    elif stale:
+        echo(f"Run `assetbuild pull -f {manifest_path}`: the lockfile's results only need "
+             "restoring (nothing to generate).")
+    if unstaged:
+        shown = " ".join(unstaged[:10]) + (" ..." if len(unstaged) > 10 else "")
+        echo(f"{len(unstaged)} file(s) the lockfile lists are not tracked by git; "
+             f"stage them with: git add {shown}")
 
 
 @cli.command()
 @manifest_option
-@click.argument("targets", nargs=-1, required=True)
+@click.argument("targets", nargs=-1, required=True, shell_complete=_complete_images)
 @provider_option
 @json_option
 def render(manifest_path: Path, targets: tuple[str, ...], provider: str | None,
@@ -201,6 +268,10 @@ def render(manifest_path: Path, targets: tuple[str, ...], provider: str | None,
         echo(report.dumps(next(iter(requests.values()))))
     else:
         echo(report.dumps(requests))
+    if any(url.startswith("upload:") for body in requests.values()
+           for url in body["input_urls"]):
+        echo("note: upload:PATH stands for a local reference not uploaded yet; a build "
+             "uploads it and sends its hosted URL instead.", err=True)
     return EXIT_OK
 
 
@@ -226,12 +297,12 @@ def build(manifest_path: Path, targets: tuple[str, ...], jobs: int | None, force
     from assetbuild.build import build as run_build
     from assetbuild.outcomes import BuildOptions
 
-    if dry_run:
-        return int(plan.callback(manifest_path, targets, provider, as_json, quiet,  # type: ignore[misc]
-                                 verbose))
     project = _project(manifest_path)
     from assetbuild.shard import parse_shard
 
+    if dry_run:
+        return _dry_run(project, targets, provider, parse_shard(shard) if shard else None,
+                        as_json, quiet)
     options = BuildOptions(targets=targets, force=force, jobs=jobs, provider=provider,
                            fail_fast=fail_fast, max_cost=max_cost,
                            shard=parse_shard(shard) if shard else None)
@@ -240,6 +311,16 @@ def build(manifest_path: Path, targets: tuple[str, ...], jobs: int | None, force
                            on_wait=lambda message: echo(message, err=True),
                            on_plan=reporter.planned)
     return _finish(report, as_json, quiet)
+
+
+def _dry_run(project: Any, targets: tuple[str, ...], provider: str | None,
+             shard: tuple[int, int] | None, as_json: bool, quiet: bool) -> int:
+    """What ``build`` would do (with ``--shard``, this shard's part only); no network."""
+    from assetbuild.shard import shard_of_plan
+
+    the_plan = project.plan(targets, provider=provider)
+    _print_plan(shard_of_plan(the_plan, shard) if shard else the_plan, as_json, quiet)
+    return EXIT_OK
 
 
 @cli.command()
@@ -271,6 +352,7 @@ def _reporter(as_json: bool, quiet: bool, verbose: bool) -> Any:
 
 def _finish(report: Any, as_json: bool, quiet: bool) -> int:
     from assetbuild import report as reports
+    from assetbuild.outcomes import plural
     from assetbuild.progress import report_json, summary_line
 
     if as_json:
@@ -288,11 +370,25 @@ def _finish(report: Any, as_json: bool, quiet: bool) -> int:
         return exit_code_for(report.aborted)
     if report.failed:
         if not as_json:
-            echo(f"error: {len(report.failed)} image(s) not built:", err=True)
-            for result in report.failed:
-                echo(f"  {result.name}: {result.message}", err=True)
+            verb = "not built" if report.generated else "not restored"
+            echo(f"error: {plural(len(report.failed), 'image')} {verb}:", err=True)
+            _show_failures(report.failed)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _show_failures(failed: list[Any]) -> None:
+    """One line per failed image, except that a reason many share is said once."""
+    by_message: dict[str, list[str]] = {}
+    for result in failed:
+        by_message.setdefault(result.message, []).append(result.name)
+    for message, names in by_message.items():
+        if len(names) <= 3:
+            for name in names:
+                echo(f"  {name}: {message}", err=True)
+        else:
+            shown = ", ".join(names[:3])
+            echo(f"  {len(names)} images ({shown}, ...): {message}", err=True)
 
 
 @cli.command()
@@ -351,6 +447,27 @@ def lock_merge(manifest_path: Path, partials: tuple[Path, ...], remove: bool) ->
     return EXIT_OK
 
 
+@lock.command(name="files")
+@manifest_option
+@click.argument("lockfile", required=False, type=click.Path(exists=True, dir_okay=False,
+                                                            path_type=Path))
+def lock_files(manifest_path: Path, lockfile: Path | None) -> int:
+    """Print the files a lockfile vouches for (outputs and derived files, one a line,
+    relative to the current folder), and the lockfile itself: what a shard uploads."""
+    import os
+
+    from assetbuild.lockfile import read_lockfile
+
+    project = _project(manifest_path)
+    path = lockfile or project.manifest.lockfile_path
+    entries = read_lockfile(path).entries
+    files = [project.root / record.path for name in sorted(entries)
+             for record in (*entries[name].outputs, *entries[name].derived)]
+    for file in [path, *files]:
+        echo(os.path.relpath(file))
+    return EXIT_OK
+
+
 @cli.group()
 def cache() -> None:
     """The local result cache (shared by all projects of this user)."""
@@ -391,33 +508,64 @@ def cache_clear() -> int:
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--latency", default=0.0, show_default=True, type=float,
-              help="Seconds from submit to a terminal state (minimum).")
-@click.option("--latency-max", default=None, type=float, help="Upper bound of the latency.")
-@click.option("--failure-rate", default=0.0, type=click.FloatRange(0, 1))
-@click.option("--rate-429", default=0.0, type=click.FloatRange(0, 1))
-@click.option("--retry-after", default=1.0, type=float, show_default=True)
-@click.option("--rate-500", default=0.0, type=click.FloatRange(0, 1))
-@click.option("--rate-504", default=0.0, type=click.FloatRange(0, 1))
-@click.option("--drop-rate", default=0.0, type=click.FloatRange(0, 1))
-@click.option("--truncate-rate", default=0.0, type=click.FloatRange(0, 1))
-@click.option("--slow-status", default=0.0, type=float, help="Seconds added to status answers.")
-@click.option("--balance", default=None, type=int, help="Points before 402 (default: unlimited).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (loopback by default).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on (0: any free port).")
+@click.option("--latency", default=0.0, show_default=True, type=click.FloatRange(0),
+              help="Seconds from submit to a terminal state (the minimum, with --latency-max).")
+@click.option("--latency-max", default=None, type=click.FloatRange(0),
+              help="Upper bound of the latency: each task takes a random time between.")
+@click.option("--failure-rate", default=0.0, type=click.FloatRange(0, 1),
+              help="Share of tasks that end as failed (refunded, as the platform does).")
+@click.option("--rate-429", default=0.0, type=click.FloatRange(0, 1),
+              help="Share of requests answered 429 (rate limited).")
+@click.option("--retry-after", default=1.0, type=click.FloatRange(0), show_default=True,
+              help="Retry-After seconds sent with each 429.")
+@click.option("--rate-500", default=0.0, type=click.FloatRange(0, 1),
+              help="Share of requests answered 500.")
+@click.option("--rate-504", default=0.0, type=click.FloatRange(0, 1),
+              help="Share of status polls answered 504.")
+@click.option("--drop-rate", default=0.0, type=click.FloatRange(0, 1),
+              help="Share of connections dropped before any answer (no task is created).")
+@click.option("--truncate-rate", default=0.0, type=click.FloatRange(0, 1),
+              help="Share of downloads cut short of their Content-Length.")
+@click.option("--slow-status", default=0.0, type=click.FloatRange(0),
+              help="Seconds added to every status answer.")
+@click.option("--balance", default=None, type=click.IntRange(0),
+              help="Points before 402 (default: unlimited).")
 @click.option("--api-key", default=None, help="Accept only this key (default: any bearer key).")
 @click.option("--seed", default=None, type=int, help="Seed the fault rolls.")
 @click.option("--plain-images", is_flag=True, help="Flat images without captions (load tests).")
+@click.option("--log", "log_requests", is_flag=True, help="Print a line per request.")
 def emulator(host: str, port: int, latency: float, latency_max: float | None,
-             **faults: Any) -> int:
-    """Serve the SEE2AI-compatible emulator over HTTP (point SEE2AI_BASE_URL at it)."""
+             log_requests: bool, **faults: Any) -> int:
+    """Serve the SEE2AI-compatible emulator over HTTP (point SEE2AI_BASE_URL at it).
+
+    POST /_emulator/config with a JSON object of these options' names (latency,
+    latency_max, failure_rate, rate_429, ...) changes them while it runs; GET
+    /_emulator/stats counts submits, polls, downloads and faults.
+    """
+    import socket
+
     from assetbuild.emulator import Emulator, EmulatorConfig
     from assetbuild.emulator.server import make_server
 
+    if latency_max is not None and latency_max < latency:
+        raise UsageError(f"--latency-max {latency_max:g} is below --latency {latency:g}; "
+                         "give the minimum first and a larger maximum")
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (another "
+                         "emulator may be running there; try another --port)") from None
     config = EmulatorConfig(latency_min=latency, latency_max=latency_max or latency, **faults)
     echo(f"SEE2AI emulator on http://{host}:{port} (SEE2AI_BASE_URL=http://{host}:{port})",
          err=True)
-    make_server(Emulator(config), host, port, log_level="warning").run()
+    make_server(Emulator(config), host, port,
+                log_level="info" if log_requests else "warning",
+                access_log=log_requests).run()
     return EXIT_OK
 
 
@@ -434,8 +582,9 @@ def list_images(manifest_path: Path, provider: str | None, as_json: bool) -> int
         echo(report.dumps(report.images_json(the_plan)))
         return EXIT_OK
     width = min(max((len(i.name) for i in the_plan.images), default=4), 48)
+    out_width = min(max((len(i.image.output) for i in the_plan.images), default=6), 64)
     for item in the_plan.images:
-        echo(f"{item.name:<{width}}  {item.image.output}  {item.status}")
+        echo(f"{item.name:<{width}}  {item.image.output:<{out_width}}  {item.status}")
     return EXIT_OK
 
 

@@ -50,10 +50,13 @@ class Estimate:
 
     def describe(self) -> str:
         """One clause for people."""
-        text = f"about {self.points} points"
-        if self.unpriced:
-            text += f" plus {self.unpriced} image(s) at resolutions with no price history"
-        return text
+        if not self.unpriced:
+            return f"about {self.points} points"
+        unknown = (f"{self.unpriced} image{'s' if self.unpriced != 1 else ''} at a price not "
+                   "known yet (no image of that resolution is in the lockfile)")
+        if not self.points:
+            return f"an unknown number of points: {unknown}"
+        return f"about {self.points} points, plus {unknown}"
 
 
 def estimate(plan: Plan) -> Estimate:

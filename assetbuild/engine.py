@@ -29,6 +29,7 @@ from assetbuild.errors import (
     BalanceError,
     DownloadError,
     TaskGone,
+    Unreachable,
 )
 from assetbuild.hashing import locked_spec, spec_hash
 from assetbuild.journal import Journal, JournalUnwritable
@@ -73,6 +74,10 @@ class _Shared:
     stop_reason: str | None = None
 
 
+LONG_WAIT = 10.0
+"""Seconds of a retry's wait (a 429's Retry-After, a long backoff) said even without -v."""
+
+
 class Builder:
     """Runs one build of a plan against one client."""
 
@@ -107,7 +112,8 @@ class Builder:
         self.lock = LockfileFlusher(
             lockfile_path, plan.lockfile.entries, journal, options.lock_flush_interval,
             warn=lambda message: self.report(BuildEvent("warning", lockfile_path.name,
-                                                        message)))
+                                                        message)),
+            only_recorded=options.shard is not None)
         self._warned_states: set[str] = set()
         self._balance_error: BalanceError | None = None
         self._reservations: dict[str, float] = {}
@@ -121,7 +127,14 @@ class Builder:
         and importing httpx alone takes a fifth of a second)."""
         if self._client is None:
             self._client = self._open_client()
+            self._client.on_retry = self._retrying
         return self._client
+
+    def _retrying(self, message: str, delay: float) -> None:
+        """A retry is a ``-v`` line; a wait of LONG_WAIT seconds or more is said always."""
+        self.report(BuildEvent("retry", "api", message))
+        if delay >= LONG_WAIT:
+            self.report(BuildEvent("warning", "api", f"waiting {delay:.0f} s: {message}"))
 
     async def aclose(self) -> None:
         """Close the HTTP client if it was opened."""
@@ -208,9 +221,14 @@ class Builder:
             if isinstance(exc, BalanceError):
                 self._balance_error = exc
                 self.shared.stop_reason = f"not submitted: {exc}"
+            message = str(exc)
+            if isinstance(exc, Unreachable):  # said in full once, by the first to meet it
+                if self.shared.stop_reason is None:
+                    self.shared.stop_reason = "not submitted: the API could not be reached"
+                else:
+                    message = self.shared.stop_reason
             if self.options.fail_fast and self.shared.stop_reason is None:
                 self.shared.stop_reason = "not submitted: --fail-fast after a failure"
-            message = str(exc)
             if isinstance(exc, OSError):  # the disk, not the API: full, read-only, permissions
                 message = (f"cannot write its files: {exc}; a task already paid for stays "
                            "journaled for the next build")
@@ -222,7 +240,8 @@ class Builder:
     async def _run(self, item: ImageStatus) -> ImageResult:
         if item.action == "none":
             return ImageResult(item.name, "up-to-date")
-        for dep in item.image.dependencies:
+        for dep in item.image.dependencies if self.generate else ():
+            # A restore needs no dependency: its own locked result is what it restores.
             if dep in self.shared.done:
                 await self.shared.done[dep].wait()
                 if self.shared.results[dep].outcome in ("failed", "skipped"):
@@ -419,8 +438,14 @@ class Builder:
             sha, size = place_download(await self.client.download(url, destination), destination)
             self.digests.remember(destination, sha)
             records.append(OutputRecord(path, sha, size))
+        provider, locked_digest = self.plan.provider, digest
+        if status.emulated and provider != "emulator":  # placeholders: lock them as such
+            provider = "emulator"
+            spec = image_spec(image, provider, {d: _first_url(self.lock.entries.get(d))
+                                                for d in image.dependencies})
+            locked_digest = spec_hash(spec)
         entry = LockEntry(
-            spec_hash=digest, provider=self.plan.provider, task_id=status.task_id,
+            spec_hash=locked_digest, provider=provider, task_id=status.task_id,
             state=status.raw_state or "completed", model=status.model,
             result_urls=status.result_urls, request=request, outputs=tuple(records),
             spec=locked_spec(spec), cost_points=status.cost_points, cost_time=status.cost_time,
@@ -431,8 +456,8 @@ class Builder:
                 entry, await asyncio.to_thread(derive_outputs, self.root, image))
         table = entry.to_toml()
         try:
-            self.cache.put(digest, table, [(self.root / r.path, r.sha256, r.bytes)
-                                           for r in records])
+            self.cache.put(locked_digest, table, [(self.root / r.path, r.sha256, r.bytes)
+                                                  for r in records])
         except (sqlite3.Error, OSError) as exc:  # the result is on disk and in the lockfile
             self.report(BuildEvent("warning", image.name, f"not kept in the result cache: {exc}"))
         with contextlib.suppress(JournalUnwritable):  # kept in memory; retried at the end

@@ -17,6 +17,7 @@ into an exit code and a message in one place (``assetbuild.cli``)::
           +-- TaskGone           404: the task id is unknown to the API
           +-- SubmitUncertain    the submit may have created a task; not retried
           +-- TransientError     retries exhausted on 429/5xx/connection errors
+               +-- Unreachable       the API's host cannot be reached at all
           +-- DownloadError      a result could not be fetched or is not an image
 
 Errors keep their data in attributes and build their message in ``__str__``.
@@ -107,7 +108,8 @@ class ApiError(AssetbuildError):
         self.status = status
 
     def __str__(self) -> str:
-        prefix = f"HTTP {self.status}: " if self.status else ""
+        said = self.status is not None and f"HTTP {self.status}" in self.message
+        prefix = f"HTTP {self.status}: " if self.status and not said else ""
         return f"{prefix}{self.message}"
 
 
@@ -133,6 +135,10 @@ class SubmitUncertain(ApiError):
 
 class TransientError(ApiError):
     """Retries ran out on rate limits, server errors or connection failures."""
+
+
+class Unreachable(TransientError):
+    """Several connections in a row to the API's host failed: nothing more is sent."""
 
 
 class DownloadError(ApiError):

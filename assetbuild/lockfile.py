@@ -86,33 +86,25 @@ class LockEntry:
 
     @classmethod
     def from_toml(cls, table: Mapping[str, Any]) -> LockEntry:
-        """Read an entry; raise ValueError naming the field that is wrong."""
-        spec_hash = _typed(table, "spec_hash", str)
-        outputs = tuple(
-            OutputRecord(_typed(o, "path", str), _typed(o, "sha256", str), _typed(o, "bytes", int))
-            for o in _typed(table, "outputs", list)
-        )
+        """Read an entry; raise ValueError naming the field that is wrong (every field
+        is checked: a hand edit must be an error, never a crash later)."""
         return cls(
-            spec_hash=spec_hash,
+            spec_hash=_typed(table, "spec_hash", str),
             provider=_typed(table, "provider", str),
             task_id=_typed(table, "task_id", str),
             state=_typed(table, "state", str),
-            model=str(table.get("model", "")),
-            result_urls=tuple(_typed(table, "result_urls", list)),
+            model=_optional(table, "model", str, ""),
+            result_urls=_strings(table, "result_urls", required=True),
             request=_typed(table, "request", dict),
-            outputs=outputs,
-            spec=table.get("spec", {}),
-            cost_points=table.get("cost_points"),
-            cost_time=table.get("cost_time"),
-            input_tokens=int(table.get("input_tokens", 0)),
-            output_tokens=int(table.get("output_tokens", 0)),
-            total_tokens=int(table.get("total_tokens", 0)),
-            warnings=tuple(table.get("warnings", ())),
-            derived=tuple(
-                OutputRecord(_typed(o, "path", str), _typed(o, "sha256", str),
-                             _typed(o, "bytes", int))
-                for o in table.get("derived", ())
-            ),
+            outputs=_records(table, "outputs", required=True),
+            spec=_optional(table, "spec", dict, {}),
+            cost_points=_count(table, "cost_points"),
+            cost_time=_count(table, "cost_time"),
+            input_tokens=_count(table, "input_tokens") or 0,
+            output_tokens=_count(table, "output_tokens") or 0,
+            total_tokens=_count(table, "total_tokens") or 0,
+            warnings=_strings(table, "warnings"),
+            derived=_records(table, "derived"),
         )
 
 
@@ -256,8 +248,49 @@ def _typed(table: Mapping[str, Any], key: str, kind: type) -> Any:
         raise ValueError(f"has a malformed value where '{key}' was expected")
     value = table.get(key)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ValueError(f"has no valid '{key}' ({kind.__name__} expected)")
+        found = "nothing" if value is None else f"{str(value)[:40]!r}"
+        raise ValueError(f"has no valid '{key}' ({kind.__name__} expected, found {found})")
     return value
+
+
+def _optional(table: Mapping[str, Any], key: str, kind: type, default: Any) -> Any:
+    return default if key not in table else _typed(table, key, kind)
+
+
+def _count(table: Mapping[str, Any], key: str) -> int | None:
+    """A non-negative integer field, or None if absent."""
+    if key not in table:
+        return None
+    value = _typed(table, key, int)
+    if not 0 <= value < 2**63:
+        raise ValueError(f"has an out-of-range '{key}' ({value})")
+    return int(value)
+
+
+def _strings(table: Mapping[str, Any], key: str, *, required: bool = False
+             ) -> tuple[str, ...]:
+    if key not in table and not required:
+        return ()
+    values = _typed(table, key, list)
+    if not all(isinstance(v, str) for v in values):
+        raise ValueError(f"has a '{key}' that is not a list of strings")
+    return tuple(values)
+
+
+def _records(table: Mapping[str, Any], key: str, *, required: bool = False
+             ) -> tuple[OutputRecord, ...]:
+    if key not in table and not required:
+        return ()
+    records = []
+    for item in _typed(table, key, list):
+        if not isinstance(item, Mapping):
+            raise ValueError(f"has a '{key}' item that is not a table")
+        size = _typed(item, "bytes", int)
+        if size < 0:
+            raise ValueError(f"has a negative '{key}' size")
+        records.append(OutputRecord(_typed(item, "path", str), _typed(item, "sha256", str),
+                                    size))
+    return tuple(records)
 
 
 def _without_none(value: Any) -> Any:

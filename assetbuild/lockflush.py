@@ -27,10 +27,14 @@ class LockfileFlusher:
     """One build's lock entries, and when they reach the file."""
 
     def __init__(self, path: Path, entries: Mapping[str, LockEntry], journal: Journal,
-                 interval: float, warn: Callable[[str], None]) -> None:
+                 interval: float, warn: Callable[[str], None],
+                 only_recorded: bool = False) -> None:
         self.path = path
         self.entries = dict(entries)
-        """The lock entries by image name, as the lockfile will say."""
+        """The lock entries by image name, as the build knows them."""
+        self._recorded: set[str] | None = set() if only_recorded else None
+        """With ``only_recorded`` (a shard's partial lockfile): the images this build
+        recorded, the only ones its file holds."""
         self._journal = journal
         self._interval = interval
         self._warn = warn
@@ -49,7 +53,10 @@ class LockfileFlusher:
         if finished_spec is not None:
             self._finished.append(finished_spec)
         current = self.entries.get(name)
-        if current is entry or current == entry:
+        if self._recorded is not None and name not in self._recorded:
+            self._recorded.add(name)
+            self._dirty = True
+        elif current is entry or current == entry:
             return  # a restore to the same paths changes nothing in the lockfile
         self.entries[name] = entry
         self._dirty = True
@@ -65,7 +72,7 @@ class LockfileFlusher:
         if not self._dirty and not (store is not None and self._written_in_background):
             return
         try:
-            self._writer.write(self.path, self.entries, store)
+            self._writer.write(self.path, self._written(), store)
         except OSError as exc:
             raise AssetbuildError(
                 f"cannot write {self.path}: {exc.strerror or exc}. Every finished image is "
@@ -73,6 +80,12 @@ class LockfileFlusher:
                 "file can be written (nothing is paid twice).") from None
         self._dirty = False
         self._forget(self._finished)
+
+    def _written(self) -> dict[str, LockEntry]:
+        """What the file holds: every entry, or a shard's recorded ones."""
+        if self._recorded is None:
+            return dict(self.entries)
+        return {name: self.entries[name] for name in self._recorded}
 
     def _write_soon(self) -> None:
         """Start a write in a thread if one is due; the event loop goes on serving tasks
@@ -83,7 +96,7 @@ class LockfileFlusher:
         self._writing = asyncio.get_running_loop().create_task(self._write_in_thread())
 
     async def _write_in_thread(self) -> None:
-        entries, finished = dict(self.entries), list(self._finished)
+        entries, finished = self._written(), list(self._finished)
         self._finished.clear()
         self._dirty = False
         started = time.monotonic()

@@ -7,7 +7,6 @@ Templates are not rendered here: see :mod:`assetbuild.render`.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 import tomllib
@@ -19,6 +18,7 @@ from typing import Any
 from assetbuild._types import PROVIDERS
 from assetbuild.errors import ManifestError, Problem
 from assetbuild.fsutil import relative_path_problem
+from assetbuild.suggest import did_you_mean
 
 DEFAULT_MANIFEST = "assetbuild.toml"
 MANIFEST_VERSION = 1
@@ -41,6 +41,7 @@ IMAGE_KEYS = (
     "references", "vars", "matrix", "sizes", "formats",
 )
 DERIVED_FORMATS = ("png", "jpeg", "webp")
+FORMAT_SPELLINGS = {"jpg": "jpeg", "JPG": "jpeg", "PNG": "png", "JPEG": "jpeg", "WEBP": "webp"}
 
 
 @dataclass(frozen=True)
@@ -186,12 +187,6 @@ def _deep_key_line(text: str) -> int | None:
 def _line_from_message(message: str) -> int | None:
     match = re.search(r"line (\d+)", message)
     return int(match.group(1)) if match else None
-
-
-def did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:
-    """' (did you mean X?)' when ``word`` looks like a misspelling of a choice, else ''."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 class _KeyLines:
@@ -398,22 +393,35 @@ class _Validator:
         )
 
     def _sizes(self, value: Any, image: str) -> tuple[int, ...]:
-        ok = isinstance(value, list) and all(
-            type(v) is int and 16 <= v <= 16_384 for v in value) and len(set(value)) == len(value)
-        if not ok:
-            self.add("must be a list of distinct widths in pixels, from 16 to 16384",
-                     image=image, field_name="sizes", table=("images", image))
+        where = ("images", image)
+        if not isinstance(value, list):
+            self.add(f"must be a list of widths in pixels, not {_kind(value)}", image=image,
+                     field_name="sizes", table=where)
+            return ()
+        bad = [v for v in value if type(v) is not int or not 16 <= v <= 16_384]
+        repeated = sorted({v for v in value if value.count(v) > 1}, key=str)
+        if bad or repeated:
+            what = (f"{bad[0]!r} is not a width from 16 to 16384 pixels" if bad
+                    else f"{repeated[0]!r} is listed twice")
+            self.add(f"{what}; sizes must be distinct widths in pixels", image=image,
+                     field_name="sizes", table=where)
             return ()
         return tuple(value)
 
     def _formats(self, value: Any, image: str) -> tuple[str, ...]:
-        ok = isinstance(value, list) and all(v in DERIVED_FORMATS for v in value) and len(
-            set(value)) == len(value)
-        if not ok:
-            self.add(f"must be a list of distinct formats among {', '.join(DERIVED_FORMATS)}",
-                     image=image, field_name="formats", table=("images", image))
+        where = ("images", image)
+        if not isinstance(value, list):
+            self.add(f"must be a list of formats, not {_kind(value)}", image=image,
+                     field_name="formats", table=where)
             return ()
-        return tuple(value)
+        spelled = [FORMAT_SPELLINGS.get(v, v) if isinstance(v, str) else v for v in value]
+        bad = [v for v in spelled if v not in DERIVED_FORMATS]
+        if bad or len(set(spelled)) != len(spelled):
+            what = f"{bad[0]!r} is not a format" if bad else "a format is listed twice"
+            self.add(f"{what}; use distinct formats among {', '.join(DERIVED_FORMATS)} "
+                     "(or jpg)", image=image, field_name="formats", table=where)
+            return ()
+        return tuple(spelled)
 
     def _string(self, body: dict[str, Any], key: str, image: str) -> str | None:
         value = body.get(key)

@@ -37,7 +37,7 @@ class ImageResult:
 class BuildEvent:
     """A progress event: an image started a stage or finished."""
 
-    kind: Literal["submitted", "resumed", "finished", "warning"]
+    kind: Literal["submitted", "resumed", "finished", "warning", "retry"]
     name: str
     message: str = ""
     result: ImageResult | None = None
@@ -59,6 +59,8 @@ class BuildReport:
     """Submits resent because their connection failed before any answer."""
     unjournaled: tuple[tuple[str, str], ...] = ()
     """(image, task id) of paid tasks the journal could not record: print them."""
+    generated: bool = True
+    """False for a pull: nothing could be generated or paid for."""
 
     def count(self, outcome: Outcome) -> int:
         """How many images had ``outcome``."""
@@ -73,6 +75,11 @@ class BuildReport:
     def points_spent(self) -> int:
         """Points the API reported for the tasks this build ran."""
         return sum(r.cost_points for r in self.results)
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 image``, ``2 images``."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from assetbuild._types import IMAGE_ACTION, Action, Status
 from assetbuild.errors import UsageError
 from assetbuild.hashing import changed_fields, sha256_text, spec_document, spec_hash
 from assetbuild.lockfile import LockEntry, Lockfile
-from assetbuild.manifest import did_you_mean
 from assetbuild.resolve import Reference, ResolvedImage, ResolvedManifest
 from assetbuild.state import FileDigests
+from assetbuild.suggest import did_you_mean
 
 ACTIONS: Mapping[Status, Action] = {
     "up-to-date": "none",
@@ -157,12 +157,31 @@ def select_targets(resolved: ResolvedManifest, targets: Iterable[str]) -> list[s
 
 
 def matching_names(target: str, images: Iterable[ResolvedImage]) -> list[str]:
-    """Images a target names: by exact name, matrix base name, else shell-style glob."""
+    """Images a target names: by exact name or matrix base name; a matrix slice
+    (``card[color=red]``: every image of ``card`` with that value, whatever its other
+    values); else a shell-style glob (``[`` is taken literally in the forms above)."""
     images = list(images)
     exact = [i.name for i in images if target in (i.name, i.base_name)]
     if exact:
         return exact
+    sliced = _slice_of(target, images)
+    if sliced:
+        return sliced
     return [i.name for i in images if fnmatch.fnmatchcase(i.name, target)]
+
+
+def _slice_of(target: str, images: list[ResolvedImage]) -> list[str]:
+    base, bracket, rest = target.partition("[")
+    if not bracket or not rest.endswith("]"):
+        return []
+    wanted = set(rest[:-1].split(","))
+    found = []
+    for image in images:
+        if image.base_name == base and image.name != base:
+            pairs = set(image.name[len(base) + 1:-1].split(","))
+            if wanted <= pairs:
+                found.append(image.name)
+    return found
 
 
 def make_plan(
@@ -200,8 +219,14 @@ def make_plan(
             status = ImageStatus(image, "new", "not in the lockfile", digest)
         elif force or entry.spec_hash != digest:
             spec = spec or image_spec(image, provider, locked_urls(lockfile, image.dependencies))
-            fields = tuple(changed_fields(spec, locked_fields(entry))) or ("references",)
-            reason = "--force" if force else f"{', '.join(fields)} changed"
+            locked = locked_fields(entry)
+            fields = tuple(changed_fields(spec, locked)) or (
+                # A lockfile that keeps no references cannot show them unchanged.
+                ("references",) if image.references and "references" not in locked
+                else ("spec_hash",))
+            reason = "--force" if force else (
+                f"{', '.join(fields)} changed" if fields != ("spec_hash",) else
+                "the locked spec_hash does not match the spec (edited by hand?)")
             status = ImageStatus(image, "changed", reason, digest, fields, entry)
         elif upstream:
             status = ImageStatus(image, "upstream-changed",

@@ -7,7 +7,7 @@ import time
 from types import TracebackType
 from typing import IO, Any
 
-from assetbuild.outcomes import BuildEvent, BuildReport, Outcome
+from assetbuild.outcomes import BuildEvent, BuildReport, Outcome, plural
 from assetbuild.plan import Plan
 
 OUTCOME_WORDS: dict[Outcome, str] = {
@@ -15,14 +15,22 @@ OUTCOME_WORDS: dict[Outcome, str] = {
     "up-to-date": "up to date", "failed": "FAILED", "skipped": "skipped",
 }
 
+PULL_WORDS: dict[Outcome, str] = {
+    "restored": "restored", "cached": "restored", "up-to-date": "up to date",
+    "failed": "FAILED", "skipped": "need a build",
+}
+
 
 def summary_line(report: BuildReport) -> str:
     """One sentence: what happened to how many images, points spent, time taken."""
-    parts = [f"{report.count(o)} {OUTCOME_WORDS[o]}" for o in OUTCOME_WORDS if report.count(o)]
+    words = OUTCOME_WORDS if report.generated else PULL_WORDS
+    parts = [f"{report.count(o)} {words[o]}" for o in words if report.count(o)]
     if report.count("up-to-date") == len(report.results):
-        return f"Nothing to do: {len(report.results)} images up to date."
+        return f"Nothing to do: {plural(len(report.results), 'image')} up to date."
     body = ", ".join(parts)
-    line = f"{body}; {report.points_spent} points spent; {report.elapsed:.1f} s."
+    if not report.generated:
+        return f"{body}; {report.elapsed:.1f} s."
+    line = f"{body}; {plural(report.points_spent, 'point')} spent; {report.elapsed:.1f} s."
     retried = retries_phrase(report)
     return f"{line} {retried}" if retried else line
 
@@ -102,13 +110,18 @@ class RichReporter:
 
     def __init__(self, *, verbose: bool = False) -> None:
         from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         self.console = Console(stderr=True)
         self.plain = PlainReporter(verbose=verbose)
         self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
-                                                                      "{task.total}"),
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TimeElapsedColumn(), console=self.console, transient=True)
         self.task = self.progress.add_task("planning", total=None)
         self.counts: dict[Outcome, int] = {}

@@ -85,11 +85,12 @@ class Project:
             if (cached is not None and cached.manifest_sha256 == digest
                     and cached.resolved.manifest.path == path
                     and cached.resolved.inputs.unchanged()):
-                return cls(cached.resolved.manifest, cached.resolved, state_dir, notices)
+                return cls(cached.resolved.manifest, cached.resolved, state_dir,
+                           notices + cached.resolved.warnings)
             manifest, problems = parse_manifest(text, path)
             resolved = replace(resolve_manifest(manifest, problems), token=uuid.uuid4().hex)
             store.set(key, _ResolvedMemo(digest, resolved))
-            return cls(manifest, resolved, state_dir, notices)
+            return cls(manifest, resolved, state_dir, notices + resolved.warnings)
         finally:
             store.close()
 

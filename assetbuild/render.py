@@ -25,6 +25,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from assetbuild.errors import TemplateProblem
 from assetbuild.fsutil import resolve_inside
+from assetbuild.suggest import did_you_mean
 
 MAX_REPEAT = 100_000
 """Longest string or list a template may build with ``*``, a join or a replacement."""
@@ -218,6 +219,17 @@ def _width_checked(original: Callable[..., Any]) -> Callable[..., Any]:
     return checked
 
 
+def unguarded_names(tree: nodes.Template) -> set[str]:
+    """Variables a template reads that no ``is defined`` test or ``default`` filter
+    guards: the ones whose absence fails a render."""
+    guarded = {node.node.name for node in tree.find_all((nodes.Test, nodes.Filter))
+               if node.name in ("defined", "undefined", "default", "d")
+               and isinstance(node.node, nodes.Name)}
+    from jinja2 import meta
+
+    return meta.find_undeclared_variables(tree) - guarded
+
+
 def is_template(source: str) -> bool:
     """Whether ``source`` has any Jinja syntax (plain strings skip compilation)."""
     return "{{" in source or "{%" in source or "{#" in source
@@ -241,12 +253,22 @@ class TemplateRenderer:
         if template is None:
             template = self._compile(source, lambda: self.env.from_string(source))
             self._compiled[source] = template
-        return self._run(template, context, limit)
+        return self._run(template, context, limit, source)
+
+    def _undefined(self, source: str, context: Mapping[str, Any],
+                   exc: jinja2.UndefinedError) -> str:
+        """Every variable the template lacks at once, each with a likely spelling."""
+        known = [*context, *self.env.globals]
+        missing = sorted(unguarded_names(self.env.parse(source)) - set(known))
+        if not missing:  # an attribute or an included file's variable: jinja's words
+            return f"undefined variable: {exc.message}"
+        named = ", ".join(f"'{name}'{did_you_mean(name, list(context))}" for name in missing)
+        return f"undefined variable{'s' if len(missing) > 1 else ''}: {named}"
 
     def render_file(self, name: str, context: Mapping[str, Any], limit: int) -> str:
         """Render the template file ``name`` (relative to the manifest's folder)."""
         template = self._compile(None, lambda: self.env.get_template(name))
-        return self._run(template, context, limit)
+        return self._run(template, context, limit, self.loader.get_source(self.env, name)[0])
 
     def _compile(self, source: str | None, load: Callable[[], jinja2.Template]
                  ) -> jinja2.Template:
@@ -269,7 +291,8 @@ class TemplateRenderer:
             raise TemplateProblem(f"template error: {type(exc).__name__}: "
                                   f"{str(exc)[:200]}") from None
 
-    def _run(self, template: jinja2.Template, context: Mapping[str, Any], limit: int) -> str:
+    def _run(self, template: jinja2.Template, context: Mapping[str, Any], limit: int,
+             source: str) -> str:
         pieces: list[str] = []
         size = 0
         self.env.steps = 0
@@ -284,7 +307,7 @@ class TemplateRenderer:
         except MemoryError:
             raise TemplateProblem("needs too much memory to render") from None
         except jinja2.UndefinedError as exc:
-            raise TemplateProblem(f"undefined variable: {exc.message}") from None
+            raise TemplateProblem(self._undefined(source, context, exc)) from None
         except jinja2.exceptions.SecurityError as exc:
             raise TemplateProblem(f"refused by the template sandbox: {exc}") from None
         except jinja2.TemplateNotFound as exc:

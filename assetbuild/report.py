@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from assetbuild.outcomes import plural
 from assetbuild.plan import Plan
 
 if TYPE_CHECKING:
@@ -63,8 +64,8 @@ def plan_summary(plan: Plan) -> str:
     from assetbuild.cost import estimate
 
     cost = f" Estimated cost: {estimate(plan).describe()}." if build else ""
-    return (f"{total} images: {parts}. build would generate {build} and restore {restore} "
-            f"from the cache or the locked URLs.{cost}")
+    return (f"{plural(total, 'image')}: {parts}. build would generate {build} and restore "
+            f"{restore} from the cache or the locked URLs.{cost}")
 
 
 def images_json(plan: Plan) -> list[dict[str, Any]]:

@@ -20,11 +20,13 @@ from assetbuild._types import ASPECT_RATIOS, MAX_PROMPT_CHARS, OUTPUT_SUFFIXES, 
 from assetbuild.errors import ManifestError, Problem, TemplateProblem
 from assetbuild.fsutil import relative_path_problem, resolve_inside
 from assetbuild.hashing import sha256_file, stat_key
-from assetbuild.manifest import ImageDecl, Manifest, did_you_mean, matrix_label
+from assetbuild.manifest import ImageDecl, Manifest, matrix_label
+from assetbuild.suggest import did_you_mean
 
 MAX_FIELD_CHARS = 1_000
 DERIVED_SUFFIX = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9_.-]+")
+_URL_UNSAFE = re.compile(r'[\[\]:=,*?"<>|#% ]')
 _NUMBERED = re.compile(r"(.+)-([2-9]|1[0-6])")
 
 
@@ -114,6 +116,8 @@ class ResolvedManifest:
     manifest: Manifest
     images: tuple[ResolvedImage, ...]
     inputs: ResolutionInputs = field(default_factory=ResolutionInputs)
+    warnings: tuple[str, ...] = ()
+    """What is allowed but unwise (an output name web servers refuse), to show."""
     token: str = ""
     """Names this resolution in the state folder (memos made from it carry it)."""
 
@@ -141,7 +145,8 @@ def resolve_manifest(
     if resolver.problems:
         raise ManifestError(resolver.problems)
     ordered = order_by_dependencies(images, manifest)
-    return ResolvedManifest(manifest, tuple(ordered), resolver.inputs())
+    return ResolvedManifest(manifest, tuple(ordered), resolver.inputs(),
+                            tuple(resolver.warnings[:20]))
 
 
 def order_by_dependencies(images: list[ResolvedImage], manifest: Manifest) -> list[ResolvedImage]:
@@ -174,6 +179,19 @@ def order_by_dependencies(images: list[ResolvedImage], manifest: Manifest) -> li
                 state[dep] = 1
                 stack.append((dep, iter(by_name[dep].dependencies)))
     return ordered
+
+
+LONG_SIDE = {"1K": 1024, "2K": 2048, "4K": 4096}
+
+
+def picture_width(resolution: str, aspect: str) -> int:
+    """The width of a generated picture (the long side follows the resolution; for
+    ``auto``, the largest it can be)."""
+    long_side = LONG_SIDE[resolution]
+    if aspect == "auto":
+        return long_side
+    across, down = (int(n) for n in aspect.split(":"))
+    return long_side if across >= down else round(long_side * across / down)
 
 
 def _folded(path: str) -> str:
@@ -213,6 +231,7 @@ class _Resolver:
         self._files_read: dict[str, tuple[int, int, int]] = {}
         self._folders: dict[str, str | ValueError] = {}
         self.expanded_names: set[str] = set()
+        self.warnings: list[str] = []
         out_dir = manifest.settings.out_dir
         self.out_dir = PurePosixPath(out_dir)
 
@@ -275,11 +294,24 @@ class _Resolver:
             ref for source in decl.references
             if (ref := self._reference(decl, name, context, source)) is not None
         )
+        if aspect and resolution:
+            self._check_sizes(decl, name, aspect, resolution)
         if len(self.problems) > before:
             return None
         assert prompt is not None and aspect and resolution and output
         return ResolvedImage(name, decl.name, prompt, aspect, resolution, references, output,
                              decl.sizes, decl.formats)
+
+    def _check_sizes(self, decl: ImageDecl, name: str, aspect: str, resolution: str) -> None:
+        """A derived width larger than the picture would only be a copy at full size:
+        refuse it while that is known (``auto`` leaves the shape to the API, but never a
+        side longer than the resolution's)."""
+        widest = picture_width(resolution, aspect)
+        too_wide = [w for w in decl.sizes if w > widest]
+        if too_wide:
+            shape = "at most" if aspect == "auto" else "exactly"
+            self.fail(decl, "sizes", f"{too_wide[0]} is wider than the picture: a "
+                      f"{resolution} {aspect} image is {shape} {widest} px wide", name)
 
     def _render(
         self, decl: ImageDecl, name: str, field_name: str, source: str,
@@ -334,6 +366,12 @@ class _Resolver:
         if problem:
             self.fail(decl, "output", f"{value!r} {problem}", name)
             return None
+        unsafe = sorted(set(_URL_UNSAFE.findall(value)))
+        if unsafe:
+            self.warnings.append(
+                f"{self.manifest.path}: image '{name}': output {value!r} has characters "
+                f"that Windows and many web servers refuse ({' '.join(unsafe)!r}); the "
+                "default output avoids them")
         return str(self.out_dir / value)
 
     def _reference(

@@ -13,7 +13,9 @@ version = 1
 
 [settings]
 out_dir = "generated"
-provider = "see2ai"        # "emulator" makes placeholder images without a key
+# "emulator" makes placeholder images with no key and no network; once you have a
+# SEE2AI_API_KEY, set "see2ai" and build again (check then asks for the real images).
+provider = "emulator"
 
 [vars]
 brand = "Acme"

@@ -160,7 +160,7 @@ class Served:
 @pytest.fixture
 def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
     """The emulator on a loopback port; SEE2AI_BASE_URL and SEE2AI_API_KEY point at it."""
-    emulator = Emulator(EmulatorConfig(seed=11))
+    emulator = Emulator(EmulatorConfig(seed=11, announce=False))
     with BackgroundEmulator(emulator) as server:
         monkeypatch.setenv("SEE2AI_BASE_URL", server.base_url)
         monkeypatch.setenv("SEE2AI_API_KEY", "sk-test-key")

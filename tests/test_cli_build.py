@@ -165,7 +165,7 @@ def test_a_killed_build_resumes_without_paying_twice(
     project: ProjectDir, isolated_environment: Path
 ) -> None:
     grid(project, 20, jobs=20)
-    emulator = Emulator(EmulatorConfig(latency_min=1.5, latency_max=2.0, seed=5))
+    emulator = Emulator(EmulatorConfig(latency_min=1.5, latency_max=2.0, seed=5, announce=False))
     with BackgroundEmulator(emulator) as server:
         env = loopback_env(server.base_url, isolated_environment)
         first = cli("build", "-f", str(project.manifest), env=env)
@@ -191,7 +191,7 @@ def test_a_killed_build_resumes_without_paying_twice(
 
 def test_a_second_build_waits_or_exits(project: ProjectDir, isolated_environment: Path) -> None:
     grid(project, 4)
-    emulator = Emulator(EmulatorConfig(latency_min=1.5, latency_max=1.5))
+    emulator = Emulator(EmulatorConfig(latency_min=1.5, latency_max=1.5, announce=False))
     with BackgroundEmulator(emulator) as server:
         env = loopback_env(server.base_url, isolated_environment)
         first = cli("build", "-f", str(project.manifest), env=env)

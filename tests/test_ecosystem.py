@@ -74,6 +74,58 @@ def test_pre_commit_hook_fails_on_a_stale_image_and_passes_after_a_build(
     assert changed.returncode == 1 and "prompt changed" in changed.stdout
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_the_hook_sees_what_the_commit_holds(project: ProjectDir,
+                                             isolated_environment: Path) -> None:
+    """Unstaged images, deleted images and prompt files of any extension: the hook
+    runs on every commit and judges what would be committed."""
+    project.write_manifest("""
+        version = 1
+        [settings]
+        provider = "emulator"
+        [images.logo]
+        prompt_file = "logo.prompt"
+    """)
+    project.write("logo.prompt", "A flat logo for a coffee roaster\n")
+    project.write(".gitignore", ".assetbuild/\n")
+    env = {**os.environ, "PRE_COMMIT_HOME": str(project.root.parent / "pre-commit-home"),
+           "ASSETBUILD_CACHE_DIR": str(isolated_environment)}
+    git("init", "-q", cwd=project.root)
+
+    def hook() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pre_commit", "try-repo", str(REPO), "assetbuild-check"],
+            cwd=project.root, env=env, capture_output=True, text=True, timeout=600,
+            check=False)
+
+    built = subprocess.run([sys.executable, "-m", "assetbuild", "build", "-q"],
+                           cwd=project.root, env=env, capture_output=True, text=True,
+                           timeout=120, check=False)
+    assert built.returncode == 0, built.stderr
+    git("add", "assetbuild.toml", "assetbuild.lock", "logo.prompt", ".gitignore",
+        cwd=project.root)
+    unstaged = hook()
+    assert unstaged.returncode == 1, unstaged.stdout
+    assert "git add generated/logo.png" in unstaged.stdout
+    git("add", "generated/logo.png", cwd=project.root)
+    staged = hook()
+    assert staged.returncode == 0, staged.stdout + staged.stderr
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "art",
+        cwd=project.root)
+
+    git("rm", "-q", "generated/logo.png", cwd=project.root)
+    deleted = hook()
+    assert deleted.returncode == 1 and "missing-output" in deleted.stdout, deleted.stdout
+    assert "assetbuild pull" in deleted.stdout
+    git("checkout", "HEAD", "--", "generated/logo.png", cwd=project.root)
+
+    project.write("logo.prompt", "A bold logo for a coffee roaster\n")
+    git("add", "logo.prompt", cwd=project.root)
+    edited = hook()
+    assert edited.returncode == 1 and "prompt changed" in edited.stdout, edited.stdout
+
+
 def test_prune_lists_then_removes_what_is_no_longer_declared(
     simple_project: ProjectDir, run_cli: RunCli
 ) -> None:
@@ -297,3 +349,28 @@ def test_no_color_is_respected_on_a_terminal(tmp_path: Path) -> None:
     assert "1 built" in outputs["plain"] and "1 built" in outputs["coloured"]
     assert colour.search(outputs["coloured"]), "the terminal display does use colour"
     assert not colour.search(outputs["plain"]), "NO_COLOR turns it off"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_the_readme_quick_start_ends_in_a_green_check(tmp_path: Path,
+                                                       isolated_environment: Path) -> None:
+    """The README's first command block, run as written in a fresh copy of the project
+    (its own virtual environment and install), then `check` as a hook would run it."""
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("```sh\n", 1)[1].split("```", 1)[0]
+    copy = tmp_path / "fresh"
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True,
+                             check=True).stdout.decode().split("\0")
+    for name in filter(None, tracked):
+        if (REPO / name).is_file():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, copy / name)
+    env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
+    script = f"set -e\n{block}\nassetbuild check -f examples/see2ai.toml\n"
+    ran = subprocess.run(["bash", "-c", script], cwd=copy, env=env, capture_output=True,
+                         text=True, timeout=900, check=False)
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    assert "Traceback" not in ran.stderr
+    assert "images up to date" in ran.stdout + ran.stderr
+    assert "examples/generated" in ran.stdout

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
+import socket
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -130,10 +134,30 @@ def test_failures_markers_and_404() -> None:
 
 def test_balance_runs_out_with_402() -> None:
     emulator = Emulator(EmulatorConfig(balance=25))
-    codes = [call(emulator, "POST", SUBMIT, json={"prompt": "x", "resolution": "1K"},
-                  headers=KEY).status_code for _ in range(4)]
-    assert codes == [200, 200, 402, 402]
+    answers = [call(emulator, "POST", SUBMIT, json={"prompt": "x", "resolution": "1K"},
+                    headers=KEY) for _ in range(4)]
+    assert [answer.status_code for answer in answers] == [200, 200, 402, 402]
+    assert emulator.stats.points_spent == 0, "nothing is charged before a task succeeds"
+    for answer in answers[:2]:
+        assert status_of(emulator, answer.json()["task_id"])["state"] == "completed"
     assert emulator.stats.points_spent == 20
+
+
+def test_only_successful_tasks_are_charged_and_failures_refunded() -> None:
+    emulator = Emulator(EmulatorConfig(balance=10, failure_rate=1.0))
+    for _ in range(3):  # each failure gives its 10 points back, so the balance holds
+        answer = call(emulator, "POST", SUBMIT, json={"prompt": "x", "resolution": "1K"},
+                      headers=KEY)
+        assert answer.status_code == 200
+        assert status_of(emulator, answer.json()["task_id"])["state"] == "failed"
+    assert emulator.stats.points_spent == 0
+
+
+def test_task_answers_say_they_come_from_the_emulator() -> None:
+    for announce in (True, False):
+        emulator = Emulator(EmulatorConfig(announce=announce))
+        answer = call(emulator, "POST", SUBMIT, json={"prompt": "x"}, headers=KEY).json()
+        assert ("assetbuild_emulator" in status_of(emulator, answer["task_id"])) is announce
 
 
 def test_rate_limits_carry_retry_after() -> None:
@@ -165,3 +189,57 @@ def test_control_endpoints_over_loopback() -> None:
         assert stats["faults"] == {"500": 1} and stats["submits"] == 0
         client.post("/_emulator/reset")
         assert client.get("/_emulator/stats").json()["faults"] == {}
+
+
+def test_the_config_endpoint_takes_the_command_lines_names() -> None:
+    emulator = Emulator()
+    with BackgroundEmulator(emulator) as served, httpx.Client(base_url=served.base_url) as client:
+        changed = client.post("/_emulator/config", json={"latency": 0.5, "rate-429": 0.1})
+        assert changed.status_code == 200
+        assert (emulator.config.latency_min, emulator.config.latency_max) == (0.5, 0.5)
+        assert emulator.config.rate_429 == 0.1
+        unknown = client.post("/_emulator/config", json={"latncy": 1})
+        assert unknown.status_code == 400
+        assert "latncy" in unknown.text and "latency_max" in unknown.text
+
+
+def _emulator_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "assetbuild", "emulator", *args],
+                          capture_output=True, text=True, timeout=30, check=False)
+
+
+def test_the_emulator_command_explains_and_checks_its_options() -> None:
+    helped = _emulator_cli("--help")
+    options = re.findall(r"^  (--[a-z0-9-]+)(.*)$", helped.stdout, re.MULTILINE)
+    assert len(options) > 15
+    undocumented = [name for name, rest in options if not rest.strip()]
+    assert not undocumented, f"options without help: {undocumented}"
+    backwards = _emulator_cli("--latency", "5", "--latency-max", "1")
+    assert backwards.returncode == 2 and "--latency-max 1 is below --latency 5" in backwards.stderr
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = str(taken.getsockname()[1])
+        busy = _emulator_cli("--port", port)
+    assert busy.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in busy.stderr
+    assert "SEE2AI emulator on" not in busy.stderr and "Traceback" not in busy.stderr
+
+
+def test_the_emulator_command_logs_requests_when_asked() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    served = subprocess.Popen(
+        [sys.executable, "-m", "assetbuild", "emulator", "--port", str(port), "--log"],
+        stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/_emulator/stats", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the emulator did not start"
+                time.sleep(0.1)
+        assert answer.status_code == 200
+    finally:
+        served.terminate()
+        out, _ = served.communicate(timeout=20)
+    assert "GET /_emulator/stats" in out

@@ -71,7 +71,7 @@ FAULTS: dict[str, dict[str, Any]] = {
     "dropped-connections": {"drop_rate": 0.15},
     "slow-status": {"slow_status": 0.3},
     "truncated-downloads": {"truncate_rate": 0.2},
-    "504-on-status": {"rate_504": 0.15},
+    "504-on-status": {"rate_504": 0.25},  # about one poll per image: 20 chances
     "all-at-once": {"rate_429": 0.15, "retry_after": 0.05, "rate_500": 0.05, "drop_rate": 0.05,
                     "slow_status": 0.1, "truncate_rate": 0.1, "rate_504": 0.05},
 }
@@ -165,7 +165,8 @@ def test_killed_at_a_random_moment_then_resumed(
 ) -> None:
     rng = random.Random(1000 + trial)
     grid(project, 50, jobs=16)
-    emulator = Emulator(EmulatorConfig(latency_min=0.3, latency_max=0.8, seed=trial))
+    emulator = Emulator(EmulatorConfig(latency_min=0.3, latency_max=0.8, seed=trial,
+                                       announce=False))
     with BackgroundEmulator(emulator) as server:
         env = {**os.environ, "SEE2AI_BASE_URL": server.base_url, "SEE2AI_API_KEY": "sk-crash",
                "ASSETBUILD_CACHE_DIR": str(isolated_environment)}

@@ -37,8 +37,17 @@ def test_each_source_compiles_once(renderer: TemplateRenderer) -> None:
 
 
 def test_undefined_variables_fail(renderer: TemplateRenderer) -> None:
-    with pytest.raises(TemplateProblem, match="'mood' is undefined"):
+    with pytest.raises(TemplateProblem, match=r"undefined variable: 'mood'$"):
         renderer.render("{{ mood }}", {}, 100)
+
+
+def test_every_undefined_variable_is_named_at_once(renderer: TemplateRenderer) -> None:
+    source = ("{{ brnd }} {{ colour }} {% if extra is defined %}{{ extra }}{% endif %}"
+              "{{ size | default('M') }} {% for x in items %}{{ x }}{% endfor %}")
+    with pytest.raises(TemplateProblem) as caught:
+        renderer.render(source, {"brand": "Acme", "color": "red", "items": [1]}, 100)
+    assert str(caught.value) == ("undefined variables: 'brnd' (did you mean 'brand'?), "
+                                 "'colour' (did you mean 'color'?)"), "guarded names are fine"
 
 
 def test_include_inside_the_folder(renderer: TemplateRenderer) -> None:

@@ -45,6 +45,11 @@ OUTPUT_TOKENS = {"1K": 1290, "2K": 2580, "4K": 5160}
 _RESULTS_MARKER = re.compile(r"\[\[results=(\d+)\]\]")
 
 
+EMULATOR_MARK = "assetbuild_emulator"
+"""A field of every task answer of the emulator: placeholders never pass for real images,
+whatever URL the emulator was reached at."""
+
+
 class ConnectionDropped(Exception):
     """Raised in process where a socket server would drop the connection."""
 
@@ -73,13 +78,24 @@ class EmulatorConfig:
     seed: int | None = None
     plain_images: bool = False
     """Flat images without the prompt drawn on them (cheaper, for load tests)."""
+    announce: bool = True
+    """Mark every task answer as the emulator's, so its placeholders are locked as
+    provider "emulator" whatever URL it is reached at. Tests that stand in for the real
+    platform (whose answers carry no such mark) turn it off."""
 
     def update(self, changes: dict[str, Any]) -> EmulatorConfig:
-        """A copy with ``changes`` applied; unknown names raise ValueError."""
+        """A copy with ``changes`` applied (``latency`` is the command line's name for
+        ``latency_min``, and also sets ``latency_max`` when that is not given); unknown
+        names raise ValueError listing the known ones."""
+        changes = {key.replace("-", "_"): value for key, value in changes.items()}
+        if "latency" in changes:
+            changes.setdefault("latency_max", changes["latency"])
+            changes["latency_min"] = changes.pop("latency")
         known = {f.name for f in fields(self)}
         unknown = set(changes) - known
         if unknown:
-            raise ValueError(f"unknown emulator settings: {', '.join(sorted(unknown))}")
+            raise ValueError(f"unknown emulator settings: {', '.join(sorted(unknown))}; "
+                             f"known: latency, {', '.join(sorted(known))}")
         return replace(self, **changes)
 
 
@@ -155,6 +171,12 @@ class Emulator:
         self.config = self.config.update(changes)
         if "seed" in changes:
             self._random = random.Random(self.config.seed)
+
+    def expire(self, task_id: str) -> None:
+        """Forget a task, as the platform lets old results go: its status and its result
+        URLs answer 404 from now on."""
+        with self._lock:
+            self._tasks.pop(task_id, None)
 
     def submit_times(self) -> dict[str, tuple[str, float, float | None]]:
         """task id -> (prompt, created, answered) for every accepted submit (monotonic)."""
@@ -257,7 +279,6 @@ class Emulator:
         stats = self.stats
         stats.submits += 1
         stats.submits_by_prompt[prompt] += 1
-        stats.points_spent += COST_POINTS[body.get("resolution", "2K")]
         stats.in_flight += 1
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
         return task
@@ -301,11 +322,10 @@ class Emulator:
         state = task.state(time.monotonic())
         output: dict[str, Any] = {"task_id": task.task_id, "state": state, "status": state,
                                   "source": "see2ai", "model": "see2ai-image-emulator"}
+        if self.config.announce:
+            output[EMULATOR_MARK] = True
         if state in ("completed", "failed"):
-            with self._lock:
-                if not task.observed_terminal:
-                    task.observed_terminal = True
-                    self.stats.in_flight -= 1
+            self._settle(task, state)
         if state == "failed":
             output["error"] = "Emulated generation failure."
             output["result_urls"] = []
@@ -324,6 +344,20 @@ class Emulator:
             warnings=warnings_for(task.request),
         )
         return output
+
+    def _settle(self, task: _Task, state: str) -> None:
+        """Charge a task once it is seen to end, as the platform does: a success costs
+        its price; a failure is refunded (its price was set aside at submit)."""
+        cost = COST_POINTS[task.request.get("resolution", "2K")]
+        with self._lock:
+            if task.observed_terminal:
+                return
+            task.observed_terminal = True
+            self.stats.in_flight -= 1
+            if state == "completed":
+                self.stats.points_spent += cost
+            elif self.config.balance is not None:
+                self.config.balance += cost
 
     async def _file(self, request: Request) -> Response:
         refused = self._http_fault(request)

@@ -32,12 +32,12 @@ class _AbortableH11Protocol(H11Protocol):
 
 
 def make_server(emulator: Emulator, host: str = "127.0.0.1", port: int = 8000,
-                log_level: str = "warning") -> uvicorn.Server:
+                log_level: str = "warning", access_log: bool = False) -> uvicorn.Server:
     """A uvicorn server for ``emulator`` (call ``.run()`` to serve in the foreground)."""
     config = uvicorn.Config(
         emulator.app, host=host, port=port, http=_AbortableH11Protocol, lifespan="off",
         interface="asgi3", proxy_headers=False,
-        log_level=log_level, access_log=False, timeout_keep_alive=30,
+        log_level=log_level, access_log=access_log, timeout_keep_alive=30,
     )
     return uvicorn.Server(config)
 

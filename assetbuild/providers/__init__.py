@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from assetbuild._types import DEFAULT_BASE_URL
 from assetbuild.errors import UsageError
@@ -23,7 +24,14 @@ def base_url_for(provider: str, environ: Mapping[str, str] | None = None) -> str
 
         return IN_PROCESS_BASE_URL
     env = os.environ if environ is None else environ
-    return env.get("SEE2AI_BASE_URL") or DEFAULT_BASE_URL
+    url = (env.get("SEE2AI_BASE_URL") or DEFAULT_BASE_URL).strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(
+            f"SEE2AI_BASE_URL={url[:200]!r} is not an http(s) URL with a host; write it "
+            "with its scheme, for example https://see2ai.com or http://127.0.0.1:8000. "
+            "Nothing was sent.")
+    return url
 
 
 def api_key_for(provider: str, environ: Mapping[str, str] | None = None) -> str:

@@ -75,6 +75,8 @@ class TaskStatus:
     total_tokens: int = 0
     warnings: tuple[str, ...] = ()
     error: str | None = None
+    emulated: bool = False
+    """The answer came from assetbuild's emulator (its results are placeholders)."""
 
 
 def normalise_state(raw: str) -> TaskState | None:
@@ -172,6 +174,7 @@ def parse_status(body: Any, task_id: str = "", clean: Clean = _plain) -> TaskSta
         total_tokens=_int_or_none(body.get("total_tokens")) or 0,
         warnings=tuple(warnings),
         error=_failure_text(body, clean),
+        emulated=body.get("assetbuild_emulator") is True,
     )
 
 

@@ -52,6 +52,7 @@ from assetbuild.errors import (
     SubmitUncertain,
     TaskGone,
     TransientError,
+    Unreachable,
 )
 from assetbuild.fsutil import open_temp_beside
 from assetbuild.providers.addresses import normalise_host, public_address
@@ -75,6 +76,9 @@ from assetbuild.providers.safety import check_download_url, verify_image
 from assetbuild.providers.sockets import ANSWER_PROBE, AnswerProbe
 
 NOTHING_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+UNREACHABLE_AFTER = 3
+"""Connection failures in a row (across all requests) after which the API's host is
+taken as unreachable and nothing more is sent to it."""
 """Failures before the request left: resent like any idempotent request."""
 CUT_OFF = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.WriteTimeout)
 """Connection failures that may come before any answer: a submit is resent (at most
@@ -146,6 +150,10 @@ class See2AIClient:
         self.retry = retry or RetryPolicy()
         self.max_download_bytes = max_download_bytes
         self.counts = RequestCounts()
+        self.on_retry: Callable[[str, float], None] | None = None
+        """Told of every retry before its wait: what failed and the seconds to wait."""
+        self._unreachable: Unreachable | None = None
+        self._failed_connects = 0
         self._clean: Clean = cleaner(api_key)
         self._sleep = sleep
         self._api_host = normalise_host(urlsplit(self.base_url).hostname or "")
@@ -248,6 +256,8 @@ class See2AIClient:
         tries = _Tries(self.retry, counts=self.counts)
         resends = 0
         while True:
+            if self._unreachable is not None:
+                raise self._unreachable
             probe = AnswerProbe()
             token = ANSWER_PROBE.set(probe)
             try:
@@ -255,6 +265,7 @@ class See2AIClient:
                     response = await self._exchange(http, method, url, **kwargs)
             except (httpx.TransportError, TimeoutError) as exc:
                 why = _describe(exc)
+                self._count_connect_failure(exc, why)
                 if submit and not isinstance(exc, NOTHING_SENT):
                     unanswered = (isinstance(exc, CUT_OFF) and probe.observed
                                   and probe.received == 0)
@@ -262,7 +273,7 @@ class See2AIClient:
                         raise _uncertain(why, probe) from None
                     resends += 1
                     self.counts.resent_submits += 1
-                await self._sleep(tries.failed(why))
+                await self._pause(url, why, tries.failed(why))
                 continue
             except (BodyTooLarge, BadEncoding) as exc:
                 if submit:
@@ -270,12 +281,33 @@ class See2AIClient:
                 raise ApiError(f"unusable answer from {self._api_host}: {exc}") from None
             finally:
                 ANSWER_PROBE.reset(token)
+            self._failed_connects = 0
             delay = self._retry_delay(response, tries.attempt, submit, task_id)
             if delay is None:
                 return response
             why = f"HTTP {response.status_code}: {error_message(response, self._clean)}"
-            await self._sleep(tries.failed(why, rate_limited=response.status_code == 429,
-                                           delay=delay, cause=str(response.status_code)))
+            await self._pause(url, why, tries.failed(
+                why, rate_limited=response.status_code == 429, delay=delay,
+                cause=str(response.status_code)))
+
+    async def _pause(self, url: str, why: str, delay: float) -> None:
+        """Wait before a retry, first telling ``on_retry`` (the build's ``-v`` lines and
+        its notice of long waits) what is retried and for how long."""
+        if self.on_retry is not None:
+            self.on_retry(f"{why}; retrying {self._clean(url)[:200]} in {delay:.1f} s", delay)
+        await self._sleep(delay)
+
+    def _count_connect_failure(self, exc: BaseException, why: str) -> None:
+        """After UNREACHABLE_AFTER connection failures in a row, every further request
+        fails at once with one message that names the host."""
+        if not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+            return
+        self._failed_connects += 1
+        if self._failed_connects >= UNREACHABLE_AFTER:
+            self._unreachable = Unreachable(
+                f"cannot reach {self.base_url} ({why}); nothing more was sent. Check the "
+                "network and SEE2AI_BASE_URL, then run the build again")
+            raise self._unreachable
 
     async def _exchange(self, http: httpx.AsyncClient, method: str, url: str,
                         **kwargs: Any) -> httpx.Response:
@@ -315,6 +347,9 @@ class See2AIClient:
                 status=code)
         if code >= 500:
             return self.retry.backoff(attempt)
+        if code in (404, 405):  # the endpoint itself is not there: a wrong base URL
+            raise RequestRejected(f"{response.request.url} answered HTTP {code} ({message}); "
+                                  "is SEE2AI_BASE_URL right?", status=code)
         raise RequestRejected(message, status=code)
 
     async def download(self, url: str, destination: Path) -> Download:
@@ -335,7 +370,8 @@ class See2AIClient:
                     return await self._download_once(url, destination)
             except (httpx.TransportError, _RetryableDownload, TimeoutError) as exc:
                 limited = isinstance(exc, _RetryableDownload) and exc.rate_limited
-                await self._sleep(tries.failed(_describe(exc), rate_limited=limited))
+                why = _describe(exc)
+                await self._pause(url, why, tries.failed(why, rate_limited=limited))
 
     async def _download_once(self, url: str, destination: Path) -> Download:
         for _ in range(6):

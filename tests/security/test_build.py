@@ -167,7 +167,7 @@ def test_a_build_whose_lock_vanished_stops_submitting(project: ProjectDir,
     from tests.test_cli_build import cli, grid, loopback_env
 
     grid(project, 8, jobs=1)
-    emulator = Emulator(EmulatorConfig(latency_min=0.4, latency_max=0.4))
+    emulator = Emulator(EmulatorConfig(latency_min=0.4, latency_max=0.4, announce=False))
     with BackgroundEmulator(emulator) as server:
         env = loopback_env(server.base_url, isolated_environment)
         first = cli("build", "-f", str(project.manifest), env=env)

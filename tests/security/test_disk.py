@@ -38,7 +38,7 @@ def _printed_task_ids(err: str) -> int:
 def test_a_full_disk_stops_submitting_and_loses_no_paid_task(
         project: ProjectDir, isolated_environment: Path) -> None:
     grid(project, 40, jobs=4)
-    emulator = Emulator(EmulatorConfig(latency_min=0.2, latency_max=0.3))
+    emulator = Emulator(EmulatorConfig(latency_min=0.2, latency_max=0.3, announce=False))
     with BackgroundEmulator(emulator) as server:
         env = loopback_env(server.base_url, isolated_environment)
         command = [sys.executable, "-m", "assetbuild", "build", "-f", str(project.manifest)]
