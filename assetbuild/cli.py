@@ -6,11 +6,13 @@ Exit codes, chosen here and only here (:func:`exit_code_for`):
 * 1 -- an image failed to build, or ``check`` found images not up to date
 * 2 -- usage, manifest, lockfile or state error (nothing was sent to the API)
 * 3 -- the API aborted the build: 401 bad key or 402 insufficient balance
-* 130 -- interrupted (Ctrl-C); journaled tasks resume on the next build
+* 4 -- an internal error: a bug (one paragraph and a redacted crash log)
+* 130 / 143 -- stopped by SIGINT (Ctrl-C) / SIGTERM; journaled tasks resume on the next build
 """
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,7 +37,9 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_API_ABORT = 3
+EXIT_BUG = 4
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -614,24 +618,58 @@ def graph(manifest_path: Path, provider: str | None, fmt: str, as_json: bool) ->
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
+    args = list(argv) if argv is not None else sys.argv[1:]
+    terminated: list[int] = []
+    previous = _stop_gracefully_on_sigterm(terminated)
     try:
-        result = cli.main(args=list(argv) if argv is not None else None,
-                          prog_name="assetbuild", standalone_mode=False)
+        result = cli.main(args=args, prog_name="assetbuild", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         return EXIT_USAGE
-    except click.exceptions.Abort:
-        echo("Aborted.", err=True)
-        return EXIT_INTERRUPTED
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        signal_name = "SIGTERM" if terminated else "Ctrl-C"
+        echo(f"Stopped by {signal_name}; journaled tasks resume on the next build.", err=True)
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     except AssetbuildError as exc:
         _show_error(exc)
         return exit_code_for(exc)
-    except KeyboardInterrupt:
-        echo("Interrupted; journaled tasks resume on the next build.", err=True)
-        return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - a bug: one paragraph, never a traceback
+        return _report_bug(exc, args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return result if isinstance(result, int) else EXIT_OK
+
+
+def _stop_gracefully_on_sigterm(terminated: list[int]) -> Any:
+    """Make SIGTERM (what CI runners send on timeout or cancel) stop a command as Ctrl-C
+    does: a build stops submitting, journals what it sent and writes its lockfile.
+    Returns the handler it replaced (None off the main thread, where none is set)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        terminated.append(signum)
+        handler = signal.getsignal(signal.SIGINT)  # asyncio's while a build runs
+        if callable(handler):
+            handler(signal.SIGINT, frame)
+        else:
+            raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def _report_bug(error: Exception, args: list[str]) -> int:
+    from assetbuild.cache import default_cache_dir
+    from assetbuild.crash import bug_message, write_crash_log
+
+    log = write_crash_log(error, args, default_cache_dir() / "crash")
+    echo(bug_message(error, log), err=True)
+    return EXIT_BUG
 
 
 def _show_error(error: AssetbuildError) -> None:

@@ -1,0 +1,86 @@
+"""Stops a user meets: Ctrl-C and a CI runner's SIGTERM at a random moment of a build
+(each a graceful stop: exit 130 or 143, and a resume that pays for nothing again), and
+a bug (one paragraph, a redacted crash log, exit 4)."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from assetbuild.crash import bug_message, write_crash_log
+from assetbuild.emulator import Emulator, EmulatorConfig
+from assetbuild.emulator.server import BackgroundEmulator
+from tests.conftest import ProjectDir
+from tests.test_cli_build import grid
+from tests.test_reliability import assert_consistent, run_cli_process
+
+STOPS = [(signal.SIGINT, 130), (signal.SIGTERM, 143)]
+
+
+@pytest.mark.parametrize("trial", range(3))
+@pytest.mark.parametrize(("stop", "code"), STOPS, ids=["SIGINT", "SIGTERM"])
+def test_a_stopped_build_exits_cleanly_and_its_resume_pays_nothing_twice(
+        project: ProjectDir, isolated_environment: Path, trial: int,
+        stop: signal.Signals, code: int) -> None:
+    rng = random.Random(f"{stop.name}-{trial}")
+    grid(project, 30, jobs=8)
+    emulator = Emulator(EmulatorConfig(latency_min=0.4, latency_max=1.0, seed=trial,
+                                       announce=False))
+    with BackgroundEmulator(emulator) as server:
+        env = {**os.environ, "SEE2AI_BASE_URL": server.base_url, "SEE2AI_API_KEY": "sk-stop",
+               "ASSETBUILD_CACHE_DIR": str(isolated_environment)}
+        first = run_cli_process(project, env)
+        deadline = time.monotonic() + 30
+        while emulator.stats.submits == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 1.5))
+        first.send_signal(stop)
+        _, stopped = first.communicate(timeout=60)
+        paid_before = emulator.stats.submits
+        second = run_cli_process(project, env)
+        _, resumed = second.communicate(timeout=120)
+    assert first.returncode == code, stopped
+    assert "Traceback" not in stopped and "journaled tasks resume" in stopped
+    assert second.returncode == 0, resumed
+    assert len(assert_consistent(project)) == 30
+    assert emulator.stats.submits == 30, (
+        f"{emulator.stats.submits - 30} paid twice ({paid_before} before the stop)")
+
+
+def test_a_bug_is_one_paragraph_and_a_redacted_crash_log(tmp_path: Path) -> None:
+    """A command that fails as only a bug would, run through the real entry point."""
+    script = (
+        "import sys\n"
+        "from assetbuild.cli import cli, main\n"
+        "@cli.command()\n"
+        "def boom():\n"
+        "    raise RuntimeError('unexpected, holding sk-live-secret-123')\n"
+        "sys.exit(main(['boom']))\n")
+    env = {**os.environ, "ASSETBUILD_CACHE_DIR": str(tmp_path / "cache"),
+           "SEE2AI_API_KEY": "sk-live-secret-123"}
+    ran = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                         text=True, timeout=60, check=False)
+    assert ran.returncode == 4
+    assert "this is a bug in assetbuild (RuntimeError)" in ran.stderr
+    assert "Traceback" not in ran.stderr and "sk-live-secret-123" not in ran.stderr
+    logs = list((tmp_path / "cache" / "crash").glob("crash-*.log"))
+    assert len(logs) == 1 and str(logs[0]) in ran.stderr
+    text = logs[0].read_text()
+    assert "Traceback" in text and "RuntimeError" in text and "command: assetbuild boom" in text
+    assert "sk-live-secret-123" not in text and "[redacted]" in text
+    assert logs[0].stat().st_mode & 0o077 == 0, "readable by the user alone"
+
+
+def test_an_unwritable_crash_folder_still_gives_the_paragraph(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    error = ValueError("x")
+    assert write_crash_log(error, ["build"], blocker / "crash") is None
+    assert "could not be written" in bug_message(error, None)
