@@ -311,7 +311,8 @@ class Builder:
         if journaled is not None:
             self.report(BuildEvent("resumed", image.name, journaled.task_id))
             try:
-                status = await self._poll(image.name, journaled.task_id, journaled.submitted_at)
+                status = await self._poll(image.name, journaled.task_id,
+                                          journaled.submitted_at, resumed=True)
                 return status, journaled.request, True
             except TaskGone:
                 self.journal.forget(digest)
@@ -388,17 +389,23 @@ class Builder:
             self.cache.remember_upload(self.api_scope, digest, url)
         return url
 
-    async def _poll(self, name: str, task_id: str, submitted_at: float) -> TaskStatus:
+    async def _poll(self, name: str, task_id: str, submitted_at: float, *,
+                    resumed: bool = False) -> TaskStatus:
+        """Poll until the task ends. The image's timeout counts from this build's first
+        poll, so a resumed task gets a fresh one; a resumed task is polled at once (its
+        usual duration has most likely passed while no build watched it)."""
+        started = time.time()
         polls = 0
         while True:
-            elapsed = time.time() - submitted_at
-            if elapsed > self.timeout:
+            age, waited = time.time() - submitted_at, time.time() - started
+            if waited > self.timeout:
                 raise ImageFailed(f"task {task_id} still running after {self.timeout:g} s; "
                                   "the next build resumes polling it")
-            if not await self.polls.wait(self.polls.delay(elapsed, polls)):
+            delay = 0.0 if resumed and polls == 0 else self.polls.delay(age, polls)
+            if not await self.polls.wait(delay):
                 continue  # the first task finished: wait on the learned schedule instead
             try:  # a status answer that trickles must not outlast the image's timeout
-                async with asyncio.timeout(max(self.timeout - elapsed, 1.0)):
+                async with asyncio.timeout(max(self.timeout - waited, 1.0)):
                     status = await self.client.status(task_id)
             except TimeoutError:
                 raise ImageFailed(f"task {task_id} still running after {self.timeout:g} s; "

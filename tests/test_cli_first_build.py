@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 import tomllib
 from pathlib import Path
 
@@ -127,3 +128,23 @@ def test_points_are_what_the_platform_charged(project: ProjectDir, run_cli: RunC
     spent = served.emulator.stats.points_spent
     assert 0 < spent < 200
     assert f"; {spent} points spent" in result.err, "failed tasks are not charged"
+
+
+def test_a_task_past_its_timeout_is_polled_again_by_the_next_build(
+        project: ProjectDir, run_cli: RunCli, served: Served) -> None:
+    """"The next build resumes polling it" holds: the resumed task gets a fresh timeout
+    and is polled at once, though its first timeout passed long ago."""
+    project.write_manifest("""
+        version = 1
+        [settings]
+        timeout = 1
+        [images.slow]
+        prompt = "a slow one"
+    """)
+    served.emulator.configure(latency_min=2.5, latency_max=2.5)
+    first = run_cli("build", "-f", str(project.manifest))
+    assert first.code == 1 and "the next build resumes polling it" in first.err
+    time.sleep(2.0)  # the task ends while no build watches it
+    second = run_cli("build", "-f", str(project.manifest))
+    assert second.code == 0, second.err
+    assert "resumed" in second.err and served.emulator.stats.submits == 1
