@@ -65,7 +65,7 @@ def estimate(plan: Plan) -> Estimate:
     points = 0.0
     unpriced = 0
     for item in plan.images:
-        if item.action != "build":
+        if plan.action_of(item) != "build":  # a resumed task is paid for already
             continue
         price = prices.of(item.image.resolution)
         if price is None:

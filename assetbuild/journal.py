@@ -167,6 +167,26 @@ class Journal:
         self._cache.close()
 
 
+def paid_tasks(state_dir: Path) -> dict[str, str]:
+    """Spec hash -> task id of every task journaled in ``state_dir``, under any API and
+    key (for plan and check, which know neither); nothing is created when there is no
+    journal."""
+    if not (state_dir / "journal").is_dir():
+        return {}
+    journal = Journal(state_dir, "", "")
+    try:
+        prefix = f"v{JOURNAL_FORMAT}|"
+        found: dict[str, str] = {}
+        for key in journal._keys():
+            if key.startswith(prefix):
+                entry = memo.decode(journal._cache.get(key), JournalEntry)
+                if entry is not None:
+                    found[key.rpartition("|")[2]] = entry.task_id
+        return found
+    finally:
+        journal.close()
+
+
 def _record(entry: JournalEntry) -> bytes:
     """What is stored: the entry as JSON (:mod:`assetbuild.memo`)."""
     data = memo.encode(entry)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,15 @@ class Plan:
     lockfile: Lockfile
     provider: str
     images: tuple[ImageStatus, ...]
+    paid: Mapping[str, str] = field(default_factory=dict)
+    """Spec hash -> task id of the tasks the journal holds: paid for, not locked yet."""
+
+    def action_of(self, item: ImageStatus) -> str:
+        """The item's action, or ``resume`` when a build would poll a task already paid
+        for (an interrupted build's) instead of submitting anew."""
+        if item.action == "build" and item.spec_hash in self.paid:
+            return "resume"
+        return item.action
 
     def counts(self) -> dict[str, int]:
         """How many images have each status."""

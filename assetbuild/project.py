@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -16,6 +17,7 @@ from typing import Any
 from assetbuild._types import PROVIDERS
 from assetbuild.errors import UsageError
 from assetbuild.hashing import sha256_text
+from assetbuild.journal import paid_tasks
 from assetbuild.lockfile import Lockfile, read_lockfile
 from assetbuild.manifest import DEFAULT_MANIFEST, Manifest, parse_manifest, read_manifest_text
 from assetbuild.memo import MEMO_FORMAT
@@ -127,7 +129,7 @@ class Project:
         hashes = memo.hashes if memo is not None and memo.token == self.resolved.token else {}
         known = len(hashes)
         try:
-            return make_plan(
+            made = make_plan(
                 self.resolved,
                 lockfile if lockfile is not None else read_lockfile(
                     self.manifest.lockfile_path, store),
@@ -137,6 +139,8 @@ class Project:
                 force=force,
                 spec_hashes=hashes,
             )
+            paid = paid_tasks(self.state_dir) if not force and not made.up_to_date else {}
+            return dataclasses.replace(made, paid=paid) if paid else made
         finally:
             if len(hashes) != known:
                 store.set(memo_key, _SpecHashMemo(self.resolved.token, hashes))

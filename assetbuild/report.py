@@ -20,9 +20,9 @@ def dumps(value: Any) -> str:
 
 def plan_json(plan: Plan) -> dict[str, Any]:
     """The ``--json`` document of ``plan`` and ``check``."""
-    actions = {"build": 0, "restore": 0, "none": 0}
+    actions = {"build": 0, "resume": 0, "restore": 0, "none": 0}
     for item in plan.images:
-        actions[item.action] += 1
+        actions[plan.action_of(item)] += 1
     from assetbuild.cost import estimate
 
     cost = estimate(plan)
@@ -34,14 +34,19 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "up_to_date": plan.up_to_date,
         "counts": plan.counts(),
         "actions": actions,
-        "images": [item.to_json() for item in plan.images],
+        "images": [item.to_json() | {"action": plan.action_of(item)}
+                   | ({"paid_task": plan.paid[item.spec_hash]}
+                      if item.spec_hash in plan.paid else {})
+                   for item in plan.images],
     }
 
 
 def plan_lines(plan: Plan, *, only_stale: bool = False) -> list[str]:
     """One line per image: name, status, what build would do, and why."""
     rows = [
-        (item.name, item.status, item.action, item.reason)
+        (item.name, item.status, plan.action_of(item), item.reason + (
+            "; an interrupted build's task is journaled: build resumes it (paid, no new "
+            "charge)" if plan.action_of(item) == "resume" else ""))
         for item in plan.images
         if not (only_stale and item.status == "up-to-date")
     ]
@@ -57,15 +62,16 @@ def plan_summary(plan: Plan) -> str:
     counts = plan.counts()
     total = len(plan.images)
     parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-    build = sum(1 for item in plan.images if item.action == "build")
-    restore = sum(1 for item in plan.images if item.action == "restore")
+    actions = [plan.action_of(item) for item in plan.images]
+    build, resume, restore = (actions.count(a) for a in ("build", "resume", "restore"))
     if plan.up_to_date:
         return f"{total} image{'s' if total != 1 else ''} up to date."
     from assetbuild.cost import estimate
 
     cost = f" Estimated cost: {estimate(plan).describe()}." if build else ""
-    return (f"{plural(total, 'image')}: {parts}. build would generate {build} and restore "
-            f"{restore} from the cache or the locked URLs.{cost}")
+    paid = f", resume {resume} task(s) already paid for" if resume else ""
+    return (f"{plural(total, 'image')}: {parts}. build would generate {build}{paid} and "
+            f"restore {restore} from the cache or the locked URLs.{cost}")
 
 
 def images_json(plan: Plan) -> list[dict[str, Any]]:

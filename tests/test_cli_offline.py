@@ -25,7 +25,7 @@ def test_json_shapes(simple_project: ProjectDir, run_cli: RunCli) -> None:
     data = json.loads(run_cli("plan", "-f", str(simple_project.manifest), "--json").out)
     assert data["up_to_date"] is False
     assert data["counts"] == {"up-to-date": 5, "missing-output": 1}
-    assert data["actions"] == {"build": 0, "restore": 1, "none": 5}
+    assert data["actions"] == {"build": 0, "resume": 0, "restore": 1, "none": 5}
     hero = next(i for i in data["images"] if i["name"] == "hero")
     assert set(hero) == {"name", "status", "action", "reason", "changed", "output",
                          "spec_hash", "dependencies"}

@@ -84,3 +84,31 @@ def test_an_unwritable_crash_folder_still_gives_the_paragraph(tmp_path: Path) ->
     error = ValueError("x")
     assert write_crash_log(error, ["build"], blocker / "crash") is None
     assert "could not be written" in bug_message(error, None)
+
+
+def test_plan_shows_the_paid_tasks_an_interrupted_build_left(
+        project: ProjectDir, isolated_environment: Path) -> None:
+    import json
+
+    grid(project, 12, jobs=12)
+    emulator = Emulator(EmulatorConfig(latency_min=30, latency_max=30, announce=False))
+    with BackgroundEmulator(emulator) as server:
+        env = {**os.environ, "SEE2AI_BASE_URL": server.base_url, "SEE2AI_API_KEY": "sk-stop",
+               "ASSETBUILD_CACHE_DIR": str(isolated_environment)}
+        first = run_cli_process(project, env)
+        deadline = time.monotonic() + 30
+        while emulator.stats.submits < 12 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.3)  # the answers journaled
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=60)
+    assert first.returncode == 130
+    command = [sys.executable, "-m", "assetbuild", "plan", "-f", str(project.manifest)]
+    as_json = json.loads(subprocess.run([*command, "--json"], env=env, capture_output=True,
+                                        text=True, timeout=60, check=True).stdout)
+    assert as_json["actions"]["resume"] == 12 and as_json["actions"]["build"] == 0
+    assert all(image["paid_task"].startswith("emu-") for image in as_json["images"])
+    assert as_json["unpriced_images"] == 0 and as_json["estimated_points"] == 0
+    text = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60,
+                          check=True).stdout
+    assert "resume 12 task(s) already paid for" in text and "(paid, no new charge)" in text
