@@ -12,6 +12,11 @@ from dataclasses import dataclass, field
 from assetbuild.lockfile import Lockfile
 from assetbuild.plan import Plan
 
+PRICE_CEILINGS = {"1K": 20.0, "2K": 40.0, "4K": 80.0}
+"""Points set aside under ``--max-cost`` for a resolution whose price neither the
+lockfile nor this build has seen yet: twice the prices the platform is known to charge
+(10, 20, 40), so that a first build cannot overshoot its budget."""
+
 
 @dataclass
 class Prices:
@@ -39,6 +44,14 @@ class Prices:
         """The average price at ``resolution``, or None if never seen."""
         count = self.counts.get(resolution, 0)
         return self.totals[resolution] / count if count else None
+
+    def at_most(self, resolution: str) -> float:
+        """What to set aside for one image at ``resolution``: its learned price, else the
+        conservative ceiling (the largest ceiling for a resolution not in the table)."""
+        price = self.of(resolution)
+        if price is not None:
+            return price
+        return PRICE_CEILINGS.get(resolution, max(PRICE_CEILINGS.values()))
 
 
 @dataclass(frozen=True)

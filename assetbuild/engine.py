@@ -296,9 +296,13 @@ class Builder:
             else:
                 entry = LockEntry.from_toml(journaled.lock_entry)
                 return await self._restore(image, entry, "resumed", journaled_spec=digest)
-        async with self.in_flight:
-            status, request, resumed = await self._submit_or_resume(image, digest, journaled)
-        return await self._finish(image, spec, digest, status, request, resumed)
+        try:
+            async with self.in_flight:
+                status, request, resumed = await self._submit_or_resume(image, digest,
+                                                                        journaled)
+            return await self._finish(image, spec, digest, status, request, resumed)
+        finally:  # however it ended: a poll that failed holds no reservation
+            self.reserved -= self._reservations.pop(digest, 0.0)
 
     async def _submit_or_resume(
         self, image: ResolvedImage, digest: str, journaled: Any
@@ -320,6 +324,7 @@ class Builder:
             self.shared.stop_reason = (
                 "not submitted: this build's lock file was deleted while it ran (was "
                 ".assetbuild/ removed?), so another build may be running beside it")
+        await self._until_priced(image.resolution)
         if self.shared.stop_reason:
             raise ImageFailed(self.shared.stop_reason)
         self._reserve(digest, image.resolution)
@@ -358,9 +363,19 @@ class Builder:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._submits_idle.wait(), at_most)
 
+    async def _until_priced(self, resolution: str) -> None:
+        """Under --max-cost, while no price is known at ``resolution``, keep one task in
+        flight: wait until it ends and teaches the price (or ends without one)."""
+        if self.options.max_cost is None:
+            return
+        while (self.prices.of(resolution) is None and self._reservations
+               and not self.shared.stop_reason):
+            await asyncio.sleep(0.05)
+
     def _reserve(self, digest: str, resolution: str) -> None:
-        """Set aside the expected price of a submit, or refuse it past --max-cost."""
-        price = self.prices.of(resolution) or 0.0
+        """Set aside the expected price of a submit (a conservative ceiling while none
+        is known), or refuse it past --max-cost."""
+        price = self.prices.at_most(resolution)
         limit = self.options.max_cost
         if limit is not None and self.spent + self.reserved + price > limit:
             self.shared.stop_reason = f"not submitted: --max-cost {limit} reached"

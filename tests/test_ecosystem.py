@@ -226,6 +226,20 @@ def test_max_cost_stops_submitting_mid_build(
     assert "2 built" in result.err and "20 points spent" in result.err
 
 
+def test_max_cost_holds_on_a_first_build_with_no_price_known(
+    project: ProjectDir, run_cli: RunCli, served: Served
+) -> None:
+    grid = COST_GRID.format(prefix="first").replace('resolution = "1K"', 'resolution = "4K"')
+    project.write_manifest(grid)
+    tiny = run_cli("build", "-f", str(project.manifest), "--max-cost", "5")
+    assert tiny.code == 1 and "--max-cost 5 reached" in tiny.err
+    assert served.emulator.stats.submits == 0, "a 4K image may cost more than 5 points"
+    some = run_cli("build", "-f", str(project.manifest), "--max-cost", "100", "-j", "6")
+    assert some.code == 1 and "--max-cost 100 reached" in some.err
+    assert 0 < served.emulator.stats.points_spent <= 100, "the budget is never passed"
+    assert served.emulator.stats.max_in_flight == 1, "one at a time until a price is known"
+
+
 SHARDED = """
 version = 1
 [images.logo]
