@@ -541,6 +541,9 @@ def cache_clear() -> int:
 @click.option("--api-key", default=None, help="Accept only this key (default: any bearer key).")
 @click.option("--seed", default=None, type=int, help="Seed the fault rolls.")
 @click.option("--plain-images", is_flag=True, help="Flat images without captions (load tests).")
+@click.option("--dialect", type=click.Choice(["vendor", "platform"]), default="vendor",
+              show_default=True, help="Answer as the vendor page says (vendor) or as the "
+                                      "platform's client scripts read it (platform).")
 @click.option("--log", "log_requests", is_flag=True, help="Print a line per request.")
 def emulator(host: str, port: int, latency: float, latency_max: float | None,
              log_requests: bool, **faults: Any) -> int:

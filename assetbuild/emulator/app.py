@@ -38,6 +38,7 @@ from assetbuild.emulator.contract import (
     validate_input,
     warnings_for,
 )
+from assetbuild.emulator.dialect import PLATFORM_NO_BALANCE, Dialect, as_platform
 from assetbuild.emulator.images import placeholder_png, plain_png
 
 COST_POINTS = {"1K": 10, "2K": 20, "4K": 40}
@@ -78,6 +79,9 @@ class EmulatorConfig:
     seed: int | None = None
     plain_images: bool = False
     """Flat images without the prompt drawn on them (cheaper, for load tests)."""
+    dialect: Dialect = "vendor"
+    """``platform``: answer as the platform's client scripts read it (upper-case
+    statuses, ``error_message``, 401 for an empty balance)."""
     announce: bool = True
     """Mark every task answer as the emulator's, so its placeholders are locked as
     provider "emulator" whatever URL it is reached at. Tests that stand in for the real
@@ -257,6 +261,8 @@ class Emulator:
         cost = COST_POINTS[body.get("resolution", "2K")]
         with self._lock:
             if self.config.balance is not None and self.config.balance < cost:
+                if self.config.dialect == "platform":
+                    return None, error(401, PLATFORM_NO_BALANCE)
                 return None, error(402, "Insufficient balance.")
             if self.config.balance is not None:
                 self.config.balance -= cost
@@ -292,7 +298,11 @@ class Emulator:
             self._count_fault("hang")
             await asyncio.sleep(self.config.hang_seconds)
         task.answered = time.monotonic()
-        return JSONResponse({"task_id": task.task_id, "status": "pending", "state": "pending"})
+        answer = {"task_id": task.task_id, "status": "pending", "state": "pending"}
+        return JSONResponse(self._in_dialect(answer))
+
+    def _in_dialect(self, answer: dict[str, Any]) -> dict[str, Any]:
+        return as_platform(answer) if self.config.dialect == "platform" else answer
 
     async def _submit_sync(self, request: Request) -> Response:
         task, refused = await self._create_task(request)
@@ -302,7 +312,7 @@ class Emulator:
         if task.duration > 60:
             return error(504, "Polling timed out before the task reached a terminal state.")
         await asyncio.sleep(task.duration)
-        return JSONResponse(self._task_output(task, str(request.base_url)))
+        return JSONResponse(self._in_dialect(self._task_output(task, str(request.base_url))))
 
     async def _status(self, request: Request) -> Response:
         refused = self._auth_error(request) or self._http_fault(request, allow_504=True)
@@ -316,7 +326,7 @@ class Emulator:
         if self.config.slow_status:
             self._count_fault("slow-status")
             await asyncio.sleep(self.config.slow_status)
-        return JSONResponse(self._task_output(task, str(request.base_url)))
+        return JSONResponse(self._in_dialect(self._task_output(task, str(request.base_url))))
 
     def _task_output(self, task: _Task, base_url: str) -> dict[str, Any]:
         state = task.state(time.monotonic())

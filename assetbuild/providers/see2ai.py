@@ -154,6 +154,8 @@ class See2AIClient:
         """Told of every retry before its wait: what failed and the seconds to wait."""
         self._unreachable: Unreachable | None = None
         self._failed_connects = 0
+        self._key_accepted = False
+        """Whether the API answered this key with a success: a later 401 is the balance."""
         self._clean: Clean = cleaner(api_key)
         self._sleep = sleep
         self._api_host = normalise_host(urlsplit(self.base_url).hostname or "")
@@ -329,8 +331,13 @@ class See2AIClient:
         """None when ``response`` is final (raising if it is an error), else the delay."""
         code = response.status_code
         if code < 400:
+            self._key_accepted = True
             return None
         message = error_message(response, self._clean)
+        if code == 401 and self._key_accepted:
+            # The platform answers an empty balance with 401 too; the key worked before.
+            raise BalanceError(f"the account is out of points (HTTP 401 after the key was "
+                               f"accepted; the API said: {message})", status=401)
         if code == 401:
             raise AuthError(message, status=401)
         if code == 402:
