@@ -103,7 +103,7 @@ def test_the_whole_path(endpoint: Endpoint, tmp_path: Path) -> None:
     {"rate_504": 0.5},
     {"truncate_rate": 0.5},
     {"slow_status": 0.05},
-    {"rate_429": 0.1, "rate_500": 0.1, "drop_rate": 0.1, "rate_504": 0.1,
+    {"rate_429": 0.1, "rate_500": 0.1, "drop_rate": 0.03, "rate_504": 0.1,
      "truncate_rate": 0.3, "retry_after": 0.01},
 ], ids=["429", "500", "504", "truncated", "slow-status", "all-at-once"])
 def test_transient_faults_are_survived_without_duplicate_submits(
