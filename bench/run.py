@@ -119,9 +119,11 @@ class Emulator:
         raise RuntimeError("the emulator did not start")
 
     def configure(self, latency: float) -> None:
-        """Fixed latency, no faults; forget all tasks and counts."""
+        """Fixed latency, no faults, answers as the real platform's (no emulator mark,
+        so results lock as see2ai ones); forget all tasks and counts."""
         self.http.post("/_emulator/config", json={"latency_min": latency,
-                                                  "latency_max": latency})
+                                                  "latency_max": latency,
+                                                  "announce": False})
         self.http.post("/_emulator/reset")
 
     def stats(self) -> dict[str, Any]:
