@@ -29,3 +29,6 @@ UPLOAD_ACTION: Final = "see2ai_storage_upload_v1"
 MAX_PROMPT_CHARS: Final = 20_000
 DEFAULT_BASE_URL: Final = "https://see2ai.com"
 STATE_DIR_NAME: Final = ".assetbuild"
+
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+"""The platform's upload limit (its upload client script): larger files answer 413."""

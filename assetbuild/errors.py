@@ -95,6 +95,26 @@ class LockedError(AssetbuildError):
     """Another build of the same manifest holds the build lock."""
 
 
+class BuildStopped(AssetbuildError):
+    """Ctrl-C or SIGTERM stopped a build: nothing new was submitted, the submits already
+    sent were awaited, finished images are locked and paid tasks journaled."""
+
+    def __init__(self, finished: int, journaled: int, unanswered: tuple[str, ...]) -> None:
+        self.finished, self.journaled, self.unanswered = finished, journaled, unanswered
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        images = "image" if self.finished == 1 else "images"
+        tasks = "task is" if self.journaled == 1 else "tasks are"
+        text = (f"{self.finished} {images} finished and locked; {self.journaled} paid "
+                f"{tasks} journaled and the next build resumes them, paying for none again")
+        if self.unanswered:
+            names = ", ".join(self.unanswered[:5]) + (", ..." if len(self.unanswered) > 5 else "")
+            text += (f"; no answer came in time for the submit of {names} (it may have "
+                     "been charged: the next build says so)")
+        return text
+
+
 class BudgetError(AssetbuildError):
     """The build would spend more than its budget; nothing was submitted."""
 

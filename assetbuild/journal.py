@@ -1,7 +1,9 @@
 """The task journal: every task id is recorded the moment a submit returns.
 
 A build that dies at any point leaves its journal behind; the next build resumes
-polling those tasks instead of paying for them again. Entries are keyed by the
+polling those tasks instead of paying for them again. Before each submit an *intent*
+is journaled (no task id yet): a build killed while the submit was on the wire leaves
+it behind, and the next build says that image may have been charged twice. Entries are keyed by the
 spec hash, the API base URL and a fingerprint of the key (a truncated digest,
 never the key), so a different account or endpoint never resumes another's task.
 """
@@ -39,14 +41,20 @@ class JournalUnwritable(Exception):
 
 @dataclass(frozen=True)
 class JournalEntry:
-    """A submitted task, and its lock entry once its outputs are written."""
+    """A submitted task, and its lock entry once its outputs are written; or, in state
+    ``sending``, a submit sent whose answer (the task id) has not come back."""
 
     name: str
     task_id: str
     request: dict[str, Any]
     submitted_at: float
-    state: Literal["submitted", "done"] = "submitted"
+    state: Literal["sending", "submitted", "done"] = "submitted"
     lock_entry: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def paid(self) -> bool:
+        """Whether the entry holds a task the API created (and may charge)."""
+        return self.state != "sending"
 
 
 class Journal:
@@ -79,6 +87,10 @@ class Journal:
     def get(self, spec_hash: str) -> JournalEntry | None:
         """The journaled task for a spec, if any."""
         return self._loaded().get(spec_hash)
+
+    def intent(self, spec_hash: str, name: str, request: dict[str, Any]) -> None:
+        """Record that a submit is about to be sent (call this right before sending)."""
+        self._store(spec_hash, JournalEntry(name, "", request, time.time(), state="sending"))
 
     def submitted(self, spec_hash: str, name: str, task_id: str,
                   request: dict[str, Any]) -> None:
@@ -137,30 +149,23 @@ class Journal:
         """(spec hash, entry) of every task journaled under this API and key."""
         return list(self._loaded().items())
 
-    def _scan(self) -> list[tuple[str, JournalEntry]]:
-        """(spec hash, entry) of every task journaled under this API and key."""
-        found = []
-        prefix = self._scope + "|"
-        for key in self._keys():
-            if key.startswith(prefix):
-                entry = memo.decode(self._cache.get(key), JournalEntry)
-                if entry is not None:
-                    found.append((key[len(prefix):], entry))
-        return found
-
-    def _keys(self) -> list[str]:
-        """Every key of the journal; rows that are not plain data are passed over."""
-        keys: list[str] = []
+    def _scan(self, prefix: str | None = None) -> list[tuple[str, JournalEntry]]:
+        """(spec hash, entry) of every entry whose key starts with ``prefix`` (this
+        API and key by default); rows that are not plain data are passed over."""
+        found: list[tuple[str, JournalEntry]] = []
+        prefix = prefix or f"{self._scope}|"
         iterator = self._cache.iterkeys()
         while True:
             try:
                 key = next(iterator)
             except StopIteration:
-                return keys
+                return found
             except UnsafeRow:
                 continue
-            if isinstance(key, str):
-                keys.append(key)
+            if isinstance(key, str) and key.startswith(prefix):
+                entry = memo.decode(self._cache.get(key), JournalEntry)
+                if entry is not None:
+                    found.append((key.rpartition("|")[2], entry))
 
     def close(self) -> None:
         """Release the journal's database."""
@@ -168,21 +173,15 @@ class Journal:
 
 
 def paid_tasks(state_dir: Path) -> dict[str, str]:
-    """Spec hash -> task id of every task journaled in ``state_dir``, under any API and
-    key (for plan and check, which know neither); nothing is created when there is no
-    journal."""
+    """Spec hash -> task id of every paid task journaled in ``state_dir``, under any
+    API and key (for plan and check, which know neither); nothing is created when
+    there is no journal."""
     if not (state_dir / "journal").is_dir():
         return {}
     journal = Journal(state_dir, "", "")
     try:
-        prefix = f"v{JOURNAL_FORMAT}|"
-        found: dict[str, str] = {}
-        for key in journal._keys():
-            if key.startswith(prefix):
-                entry = memo.decode(journal._cache.get(key), JournalEntry)
-                if entry is not None:
-                    found[key.rpartition("|")[2]] = entry.task_id
-        return found
+        return {digest: entry.task_id
+                for digest, entry in journal._scan(f"v{JOURNAL_FORMAT}|") if entry.paid}
     finally:
         journal.close()
 

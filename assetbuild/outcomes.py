@@ -37,7 +37,8 @@ class ImageResult:
 class BuildEvent:
     """A progress event: an image started a stage or finished."""
 
-    kind: Literal["submitted", "resumed", "finished", "warning", "retry"]
+    kind: Literal["submitted", "resumed", "finished", "warning", "retry", "note"]
+    """``retry`` and ``note`` are -v lines; a ``warning`` is always said."""
     name: str
     message: str = ""
     result: ImageResult | None = None
@@ -59,6 +60,9 @@ class BuildReport:
     """Submits resent because their connection failed before any answer."""
     unjournaled: tuple[tuple[str, str], ...] = ()
     """(image, task id) of paid tasks the journal could not record: print them."""
+    unanswered: tuple[str, ...] = ()
+    """Images an earlier build sent a submit for and was stopped or killed before its
+    answer was journaled: each may have been charged twice (check the account's log)."""
     generated: bool = True
     """False for a pull: nothing could be generated or paid for."""
 

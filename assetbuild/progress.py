@@ -59,6 +59,7 @@ def report_json(report: BuildReport) -> dict[str, Any]:
         "retries": dict(report.retries),
         "resent_submits": report.resent_submits,
         "unjournaled_tasks": [{"image": n, "task_id": t} for n, t in report.unjournaled],
+        "may_have_been_charged_twice": list(report.unanswered),
         "images": [r.to_json() for r in report.results],
     }
 

@@ -22,6 +22,7 @@ from assetbuild.fsutil import relative_path_problem, resolve_inside
 from assetbuild.hashing import sha256_file, stat_key
 from assetbuild.manifest import ImageDecl, Manifest, matrix_label
 from assetbuild.suggest import did_you_mean
+from assetbuild.uploads import upload_problem
 
 MAX_FIELD_CHARS = 1_000
 DERIVED_SUFFIX = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
@@ -406,7 +407,12 @@ class _Resolver:
             return None
         digest = self._file_digests.get(path)
         if digest is None:
-            self._files_read[str(path)] = stat_key(path.stat())
+            stat = path.stat()
+            refused = upload_problem(stat.st_size)
+            if refused:
+                self.fail(decl, "references", f"{value!r} {refused}", name)
+                return None
+            self._files_read[str(path)] = stat_key(stat)
             digest = self._file_digests[path] = sha256_file(path)
         return Reference("file", str(PurePosixPath(value)), digest)
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 import assetbuild.emulator
 from assetbuild.emulator import Emulator, EmulatorConfig
@@ -33,4 +34,8 @@ def base_url() -> Iterator[str]:
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                  HealthCheck.function_scoped_fixture])
 def test_emulator_conforms(case: schemathesis.Case[Any], base_url: str) -> None:
-    case.call_and_validate(base_url=base_url, headers={"Authorization": "Bearer sk-contract"})
+    # A schema cannot say "any bytes but WebP": the upload's documented 422 for a WebP
+    # that the generator may well send is not a valid request refused.
+    excluded: list[Any] = [positive_data_acceptance] if "storage_upload" in case.path else []
+    case.call_and_validate(base_url=base_url, headers={"Authorization": "Bearer sk-contract"},
+                           excluded_checks=excluded)

@@ -4,6 +4,7 @@ end over loopback in both."""
 
 from __future__ import annotations
 
+import io
 import tomllib
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -88,3 +89,69 @@ def test_a_wrong_key_still_stops_at_once(project: ProjectDir, run_cli: RunCli, s
     result = run_cli("build", "-f", str(project.manifest))
     assert result.code == 3 and "out of points" not in result.err
     assert emulator.stats.submits == 0
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_a_webp_reference_is_converted_and_uploaded_once(
+        project: ProjectDir, run_cli: RunCli, serve: Serve, dialect: str) -> None:
+    from PIL import Image
+
+    emulator = serve(dialect=dialect)
+    Image.new("RGBA", (32, 32), (30, 120, 200, 255)).save(project.root / "brand shot.webp")
+    project.write_manifest("""
+        version = 1
+        [images.hero]
+        prompt = "a hero in the brand's colours"
+        references = ["brand shot.webp"]
+        [images.banner]
+        prompt = "a banner in the brand's colours"
+        references = ["brand shot.webp"]
+    """)
+    built = run_cli("build", "-f", str(project.manifest), "-j", "1", "-v")
+    assert built.code == 0, built.err
+    assert "converted from WEBP to PNG for the upload" in built.err
+    assert emulator.uploads.received == [
+        ("brand_shot.png", "image/png", emulator.uploads.received[0][2])], "uploaded once"
+    urls = {name: entry["request"]["input_urls"]  # type: ignore[index]
+            for name, entry in _locked(project).items()}
+    assert urls["hero"] == urls["banner"] and urls["hero"][0].endswith("/brand_shot.png")
+    again = run_cli("build", "-f", str(project.manifest), "--force")
+    assert again.code == 0 and emulator.uploads.count() == 1, "the upload is cached"
+
+
+def test_the_platform_refuses_webp_as_it_is(serve: Serve) -> None:
+    """Why the conversion is there: a WebP sent as it is answers 422."""
+    import httpx
+    from PIL import Image
+
+    serve(dialect="platform")
+    import os
+
+    data = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(data, "WEBP")
+    answer = httpx.post(f"{os.environ['SEE2AI_BASE_URL']}/api/v1/actions/"
+                        "see2ai_storage_upload_v1",
+                        headers={"Authorization": "Bearer sk-test-key"},
+                        files={"file": ("x.webp", data.getvalue(), "image/webp")})
+    assert answer.status_code == 422 and "Convert it to JPG or PNG" in answer.text
+
+
+@pytest.mark.parametrize(("size", "said"), [
+    (0, "'empty.png' is empty (the upload refuses empty files)"),
+    (50 * 1024 * 1024 + 1, "'empty.png' is 50.0 MB; the upload takes at most 50 MB")])
+def test_a_reference_the_upload_would_refuse_is_a_manifest_error(
+        project: ProjectDir, run_cli: RunCli, serve: Serve, size: int, said: str) -> None:
+    emulator = serve()
+    with (project.root / "empty.png").open("wb") as sparse:
+        sparse.truncate(size)
+    project.write_manifest("""
+        version = 1
+        [images.hero]
+        prompt = "a hero"
+        references = ["empty.png"]
+    """)
+    result = run_cli("build", "-f", str(project.manifest))
+    assert result.code == 2, result.err
+    assert said in result.err and "hero" in result.err and "references" in result.err
+    assert "assetbuild.toml" in result.err
+    assert emulator.stats.submits == 0 and emulator.uploads.count() == 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -191,6 +192,11 @@ def test_killed_at_a_random_moment_then_resumed(
         assert answered is None or answered >= kill - ORPHAN_WINDOW, (
             f"trial {trial}: task {task} was answered {kill - answered:.2f} s before the kill "
             "but never journaled")
+    named = re.search(r"may have been charged twice: (.*?)\. An earlier build", err)
+    unsure = set(named[1].split(", ")) if named else set()
+    for prompt, _, _ in orphans.values():  # "tile N of a large set"
+        assert f"grid[n={prompt.split()[1]}]" in unsure, (
+            f"trial {trial}: a submit paid twice is not named as such ({prompt!r})")
     final_tasks = {entry["task_id"] for entry in images.values()}
     assert recorded - final_tasks <= {t for t in recorded if t not in before}, (
         "every recorded task was resumed, not paid for again")

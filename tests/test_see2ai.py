@@ -26,6 +26,7 @@ from assetbuild.errors import (
 )
 from assetbuild.providers.answers import TaskStatus
 from assetbuild.providers.see2ai import RetryPolicy, See2AIClient
+from assetbuild.uploads import prepare_upload
 
 T = TypeVar("T")
 # Enough attempts that a 50% fault rate fails a call with odds of 1 in 4096.
@@ -205,7 +206,7 @@ def test_upload_returns_a_hosted_url(endpoint: Endpoint, tmp_path: Path) -> None
 
     async def go() -> str:
         async with endpoint.client() as client:
-            return await client.upload(source)
+            return await client.upload(prepare_upload(source))
 
     url = run(go())
     assert url.startswith(endpoint.base_url) and endpoint.emulator.stats.uploads == 1
@@ -232,7 +233,7 @@ def test_downloads_that_are_not_sane_images_write_nothing(
 
     async def go() -> None:
         async with endpoint.client() as client:
-            url = await client.upload(source)
+            url = await client.upload(prepare_upload(source))
             await client.download(url, out / "result.png")
 
     with pytest.raises(DownloadError, match=text):
@@ -246,7 +247,7 @@ def test_download_size_cap(endpoint: Endpoint, tmp_path: Path) -> None:
 
     async def go() -> None:
         async with endpoint.client(max_download_bytes=1000) as client:
-            await client.download(await client.upload(source), tmp_path / "r.png")
+            await client.download(await client.upload(prepare_upload(source)), tmp_path / "r.png")
 
     with pytest.raises(DownloadError, match="larger than the 1000 byte cap"):
         run(go())

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -47,11 +49,83 @@ def test_a_stopped_build_exits_cleanly_and_its_resume_pays_nothing_twice(
         second = run_cli_process(project, env)
         _, resumed = second.communicate(timeout=120)
     assert first.returncode == code, stopped
-    assert "Traceback" not in stopped and "journaled tasks resume" in stopped
+    assert "Traceback" not in stopped
+    said = re.search(r"(\d+) images? finished and locked; (\d+) paid tasks? (?:is|are) "
+                     r"journaled and the next build resumes them", stopped)
+    assert said, stopped
+    finished, journaled = int(said[1]), int(said[2])
+    assert finished + journaled == paid_before, "each task paid for is locked or journaled"
     assert second.returncode == 0, resumed
     assert len(assert_consistent(project)) == 30
     assert emulator.stats.submits == 30, (
         f"{emulator.stats.submits - 30} paid twice ({paid_before} before the stop)")
+
+
+@pytest.fixture
+def hanging_submits(isolated_environment: Path) -> Iterator[tuple[Emulator, dict[str, str]]]:
+    """An emulator whose submits answer 1.5 s after creating their task, and the
+    environment that builds against it."""
+    emulator = Emulator(EmulatorConfig(hang_rate=1.0, hang_seconds=1.5, announce=False))
+    with BackgroundEmulator(emulator) as server:
+        yield emulator, {**os.environ, "SEE2AI_BASE_URL": server.base_url,
+                         "SEE2AI_API_KEY": "sk-stop",
+                         "ASSETBUILD_CACHE_DIR": str(isolated_environment)}
+
+
+def _stop_while_submits_hang(project: ProjectDir, emulator: Emulator, env: dict[str, str],
+                             stops: int) -> tuple[int, str]:
+    """Build 4 images; once the API has created all 4 tasks (their answers still on the
+    way), send SIGINT ``stops`` times, 0.3 s apart; then let submits answer at once.
+    Returns the stopped build's exit code and stderr."""
+    grid(project, 4, jobs=4)
+    first = run_cli_process(project, env)
+    deadline = time.monotonic() + 30
+    while emulator.stats.submits < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for _ in range(stops):
+        first.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+    _, stopped = first.communicate(timeout=60)
+    emulator.configure(hang_rate=0.0)
+    return first.returncode, stopped
+
+
+def test_a_stop_waits_for_the_submits_on_the_wire_and_journals_them(
+        project: ProjectDir, hanging_submits: tuple[Emulator, dict[str, str]]) -> None:
+    emulator, env = hanging_submits
+    code, stopped = _stop_while_submits_hang(project, emulator, env, stops=1)
+    assert code == 130, stopped
+    assert "0 images finished and locked; 4 paid tasks are journaled" in stopped
+    resumed = run_cli_process(project, env)
+    _, said = resumed.communicate(timeout=60)
+    assert resumed.returncode == 0, said
+    assert emulator.stats.submits == 4, "the resume paid for a submit the stop let finish"
+    assert "may have been charged twice" not in said
+    assert len(assert_consistent(project)) == 4
+
+
+def test_a_second_ctrl_c_exits_at_once_and_the_next_build_names_what_it_may_pay_twice(
+        project: ProjectDir, hanging_submits: tuple[Emulator, dict[str, str]]) -> None:
+    import json
+
+    emulator, env = hanging_submits
+    emulator.configure(hang_seconds=30)
+    started = time.monotonic()
+    code, stopped = _stop_while_submits_hang(project, emulator, env, stops=2)
+    assert code == 130 and "Traceback" not in stopped, stopped
+    assert time.monotonic() - started < 20, "the second Ctrl-C did not stop the wait"
+    resumed = subprocess.run(
+        [sys.executable, "-m", "assetbuild", "build", "-f", str(project.manifest), "--json"],
+        env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert resumed.returncode == 0, resumed.stderr
+    names = [f"grid[n={n}]" for n in range(4)]
+    assert json.loads(resumed.stdout)["may_have_been_charged_twice"] == names
+    assert f"may have been charged twice: {', '.join(names)}" in resumed.stderr
+    assert emulator.stats.submits == 8
+    again = subprocess.run(
+        [sys.executable, "-m", "assetbuild", "build", "-f", str(project.manifest)],
+        env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert again.returncode == 0 and "charged twice" not in again.stderr, "said once"
 
 
 def test_a_bug_is_one_paragraph_and_a_redacted_crash_log(tmp_path: Path) -> None:

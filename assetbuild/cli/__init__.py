@@ -31,7 +31,7 @@ from assetbuild.cli.app import (
     find_manifest,
 )
 from assetbuild.cli.commands import build, emulator, inspect, stores  # noqa: F401 - registers them
-from assetbuild.errors import AssetbuildError, ManifestError
+from assetbuild.errors import AssetbuildError, BuildStopped, ManifestError
 
 __all__ = ["cli", "exit_code_for", "find_manifest", "main"]
 
@@ -48,7 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return EXIT_USAGE
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except BuildStopped as exc:  # a graceful stop: what was sent is journaled
+        echo(f"Stopped by {'SIGTERM' if terminated else 'Ctrl-C'}: {exc}.", err=True)
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+    except (click.exceptions.Abort, KeyboardInterrupt):  # a second Ctrl-C, or not a build
         signal_name = "SIGTERM" if terminated else "Ctrl-C"
         echo(f"Stopped by {signal_name}; journaled tasks resume on the next build.", err=True)
         return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED

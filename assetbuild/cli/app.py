@@ -14,7 +14,7 @@ from assetbuild.errors import (
     AssetbuildError,
     AuthError,
     BalanceError,
-    LockedError,
+    BuildStopped,
     LockfileError,
     ManifestError,
     StateError,
@@ -39,8 +39,8 @@ def exit_code_for(error: AssetbuildError) -> int:
         return EXIT_API_ABORT
     if isinstance(error, UsageError | ManifestError | LockfileError | StateError):
         return EXIT_USAGE
-    if isinstance(error, LockedError):
-        return EXIT_FAILED
+    if isinstance(error, BuildStopped):
+        return EXIT_INTERRUPTED
     return EXIT_FAILED
 
 

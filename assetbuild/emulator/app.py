@@ -4,13 +4,13 @@ It validates input as the vendor documents it, moves tasks pending -> processing
 completed/failed over a configurable latency, fills the documented output fields,
 serves real placeholder images, and counts what it received so tests can check
 what a client did. Prompt markers make outcomes deterministic in tests:
-``[[fail]]`` fails the task, ``[[results=N]]`` returns N images.
+``[[fail]]`` fails the task, ``[[results=N]]`` returns N images, ``[[lost]]`` makes the
+API forget the task as soon as it has answered the submit (its status answers 404).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import random
 import re
 import threading
@@ -40,6 +40,7 @@ from assetbuild.emulator.contract import (
 )
 from assetbuild.emulator.dialect import PLATFORM_NO_BALANCE, Dialect, as_platform
 from assetbuild.emulator.images import placeholder_png, plain_png
+from assetbuild.emulator.uploads import UploadStore
 
 COST_POINTS = {"1K": 10, "2K": 20, "4K": 40}
 OUTPUT_TOKENS = {"1K": 1290, "2K": 2580, "4K": 5160}
@@ -156,7 +157,7 @@ class Emulator:
         self._random = random.Random(self.config.seed)
         self._lock = threading.Lock()
         self._tasks: dict[str, _Task] = {}
-        self._uploads: dict[str, bytes] = {}
+        self.uploads = UploadStore()
         base = f"/api/v1/actions/{IMAGE_ACTION}"
         self._starlette = Starlette(routes=[
             Route(base, self._submit_sync, methods=["POST"]),
@@ -164,7 +165,7 @@ class Emulator:
             Route(f"{base}/status/{{task_id}}", self._status, methods=["GET"]),
             Route(f"/api/v1/actions/{UPLOAD_ACTION}", self._upload, methods=["POST"]),
             Route("/files/{task_id}/{index:int}.png", self._file, methods=["GET"]),
-            Route("/uploads/{digest}", self._uploaded, methods=["GET"]),
+            Route("/uploads/{digest}/{name}", self.uploads.serve, methods=["GET"]),
             Route("/_emulator/stats", self._get_stats, methods=["GET"]),
             Route("/_emulator/config", self._set_config, methods=["POST"]),
             Route("/_emulator/reset", self._reset, methods=["POST"]),
@@ -298,6 +299,8 @@ class Emulator:
             self._count_fault("hang")
             await asyncio.sleep(self.config.hang_seconds)
         task.answered = time.monotonic()
+        if "[[lost]]" in task.request["prompt"]:
+            self.expire(task.task_id)
         answer = {"task_id": task.task_id, "status": "pending", "state": "pending"}
         return JSONResponse(self._in_dialect(answer))
 
@@ -393,24 +396,11 @@ class Emulator:
         refused = self._auth_error(request) or self._http_fault(request)
         if refused:
             return refused
-        async with request.form() as form:
-            upload = form.get("file")
-            if upload is None or isinstance(upload, str):
-                return error(400, "Input validation failed: a multipart 'file' field is "
-                              "required.")
-            data = await upload.read()
-        digest = hashlib.sha256(data).hexdigest()[:32]
-        with self._lock:
-            self._uploads[digest] = data
-            self.stats.uploads += 1
-        url = f"{request.base_url}uploads/{digest}"
-        return JSONResponse({"url": url, "result_urls": [url]})
-
-    async def _uploaded(self, request: Request) -> Response:
-        data = self._uploads.get(request.path_params["digest"])
-        if data is None:
-            return error(404, "No such upload.")
-        return Response(data, media_type="application/octet-stream")
+        answer = await self.uploads.receive(request, platform=self.config.dialect == "platform")
+        if answer.status_code == 200:
+            with self._lock:
+                self.stats.uploads += 1
+        return answer
 
     async def _get_stats(self, request: Request) -> Response:
         return JSONResponse(self.stats.to_json())

@@ -74,6 +74,7 @@ from assetbuild.providers.bodies import (
 )
 from assetbuild.providers.safety import check_download_url, verify_image
 from assetbuild.providers.sockets import ANSWER_PROBE, AnswerProbe
+from assetbuild.uploads import UploadFile
 
 NOTHING_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 UNREACHABLE_AFTER = 3
@@ -232,20 +233,20 @@ class See2AIClient:
         response = await self._call("GET", url, submit=False, task_id=task_id)
         return parse_status(json_body(response, self._clean), task_id, self._clean)
 
-    async def upload(self, path: Path) -> str:
-        """Upload a local reference image; return the hosted URL."""
+    async def upload(self, file: UploadFile) -> str:
+        """Upload a local reference image (as :func:`assetbuild.uploads.prepare_upload`
+        made it); return the hosted URL."""
         url = f"{self.base_url}/api/v1/actions/{UPLOAD_ACTION}"
-        data = path.read_bytes()
         response = await self._call(
             "POST", url, submit=True,
-            files={"file": (path.name, data, "application/octet-stream")},
+            files={"file": (file.name, file.data, file.content_type)},
         )
         body = json_body(response, self._clean)
         hosted = body.get("url") if isinstance(body, dict) else None
         if not hosted and isinstance(body, dict) and body.get("result_urls"):
             hosted = body["result_urls"][0]
         if not isinstance(hosted, str) or not hosted.startswith(("http://", "https://")):
-            raise ApiError(f"the upload of {path.name} returned no usable URL")
+            raise ApiError(f"the upload of {file.name} returned no usable URL")
         return hosted
 
     async def _call(
@@ -422,8 +423,9 @@ class See2AIClient:
                 digest, size, first = await self._stream_to(response, handle, received)
             if expected is not None and received[0] != expected:
                 raise _RetryableDownload(f"truncated: {received[0]} of {expected} bytes")
-            # An image that came in one chunk is checked from memory, not read again.
-            kind = verify_image(first if len(first) == size else tmp)
+            # An image that came in one chunk is checked from memory, not read again;
+            # Pillow's work in a thread, so the event loop stays free for answers.
+            kind = await asyncio.to_thread(verify_image, first if len(first) == size else tmp)
         except BodyTooLarge:
             tmp.unlink(missing_ok=True)
             raise DownloadError(f"{shown} is larger than the {self.max_download_bytes} "

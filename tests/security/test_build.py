@@ -88,12 +88,15 @@ def test_a_poisoned_task_id_is_never_journaled(logo: ProjectDir, run_cli: RunCli
         assert first.code == 1 and "may have created and charged" in first.err
         loaded = Project.load(logo.manifest)
         journal = Journal(loaded.state_dir, server.base_url, KEY)
-        assert journal.entries() == [], "an id that cannot be polled was journaled"
+        entries = journal.entries()
         journal.close()
+        assert [e.task_id for e in entries] == [""], "an id that cannot be polled was journaled"
+        assert [e.state for e in entries] == ["sending"], "the intent stays: it may be charged"
         api.task_id = "t-2"
         second = run_cli("build", "-f", str(logo.manifest))
     assert second.code == 0, second.err
     assert api.submits == 2
+    assert "may have been charged twice: logo" in second.err
 
 
 def test_a_journal_entry_that_cannot_be_polled_is_skipped(

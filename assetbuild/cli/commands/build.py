@@ -114,6 +114,11 @@ def _finish(report: Any, as_json: bool, quiet: bool) -> int:
              "next build cannot resume them by itself.", err=True)
         for name, task_id in report.unjournaled:
             echo(f"  {name}: task {task_id}", err=True)
+    if report.unanswered:
+        echo(f"warning: may have been charged twice: {', '.join(report.unanswered)}. An "
+             "earlier build was stopped or killed while their submits were on the wire, "
+             "before the task ids came back; this build submitted them anew. The account's "
+             "task log shows whether the API had created the first tasks.", err=True)
     if report.aborted is not None:
         echo(f"error: the API stopped the build: {report.aborted}", err=True)
         return exit_code_for(report.aborted)

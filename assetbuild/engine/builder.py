@@ -22,11 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from assetbuild.cache import ResultCache
 from assetbuild.cost import Prices
+from assetbuild.engine.submits import ImageFailed, Submitter
+from assetbuild.engine.watch import TaskWatcher
 from assetbuild.errors import (
     ApiError,
-    AssetbuildError,
     AuthError,
     BalanceError,
+    BuildStopped,
     DownloadError,
     TaskGone,
     Unreachable,
@@ -50,20 +52,16 @@ from assetbuild.outputs import (
     restore_outputs,
 )
 from assetbuild.plan import ImageStatus, Plan, image_spec
-from assetbuild.polling import PollSchedule
 from assetbuild.project import Project, image_request
 from assetbuild.providers.answers import valid_task_id
 from assetbuild.resolve import ResolvedImage
 from assetbuild.shard import shard_path
 from assetbuild.state import FileDigests
+from assetbuild.uploads import prepare_upload
 
 if TYPE_CHECKING:
     from assetbuild.providers.answers import TaskStatus
     from assetbuild.providers.see2ai import See2AIClient
-
-class ImageFailed(AssetbuildError):
-    """One image could not be built; the build goes on with the others."""
-
 
 @dataclass
 class _Shared:
@@ -71,7 +69,6 @@ class _Shared:
 
     results: dict[str, ImageResult] = field(default_factory=dict)
     done: dict[str, asyncio.Event] = field(default_factory=dict)
-    stop_reason: str | None = None
 
 
 LONG_WAIT = 10.0
@@ -101,11 +98,11 @@ class Builder:
         self.timeout = settings.timeout
         self.in_flight = asyncio.Semaphore(options.jobs or settings.jobs)
         first_poll = options.first_poll or (0.05 if plan.provider == "emulator" else 0.5)
-        self.polls = PollSchedule(initial=first_poll)
+        self.watch = TaskWatcher(lambda: self.client, self.timeout, first_poll, self.report)
         self.shared = _Shared()
-        self.prices = Prices.from_lockfile(plan.lockfile)
-        self.spent = 0
-        self.reserved = 0.0
+        self.submits = Submitter(journal, lambda: self.client,
+                                 Prices.from_lockfile(plan.lockfile), options.max_cost,
+                                 self.report)
         main_lockfile = project.manifest.lockfile_path
         lockfile_path = shard_path(main_lockfile, options.shard) if options.shard else (
             main_lockfile)
@@ -114,12 +111,9 @@ class Builder:
             warn=lambda message: self.report(BuildEvent("warning", lockfile_path.name,
                                                         message)),
             only_recorded=options.shard is not None)
-        self._warned_states: set[str] = set()
         self._balance_error: BalanceError | None = None
-        self._reservations: dict[str, float] = {}
-        """Price set aside per spec hash for each task submitted and not yet finished."""
-        self._submitting = 0
-        self._submits_idle = asyncio.Event()
+        self.unanswered: tuple[str, ...] = ()
+        """Images whose submit, sent by an earlier build, never had its answer journaled."""
 
     @property
     def client(self) -> See2AIClient:
@@ -151,6 +145,7 @@ class Builder:
         tasks = [asyncio.create_task(self._image(item)) for item in self.plan.images
                  if item.name not in restored]
         aborted: AuthError | None = None
+        stopped = False
         try:
             await asyncio.gather(*tasks)
         except AuthError as exc:
@@ -158,8 +153,13 @@ class Builder:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+        except asyncio.CancelledError:  # Ctrl-C or SIGTERM: keep every answer paid for
+            stopped = True
+            await self.submits.finish_sends()
         finally:
             await self.lock.close(None if self.options.shard else self.digests.store)
+        if stopped:
+            raise self._stopped()
         balance = self._balance_error
         results = tuple(shared.results.get(i.name) or ImageResult(i.name, "skipped", "aborted")
                         for i in self.plan.images)
@@ -168,16 +168,31 @@ class Builder:
             results, time.monotonic() - started, aborted or balance,
             retries=dict(counts.retries) if counts else {},
             resent_submits=counts.resent_submits if counts else 0,
-            unjournaled=tuple((e.name, e.task_id) for e in self.journal.retry_unsaved()))
+            unjournaled=tuple((e.name, e.task_id) for e in self.journal.retry_unsaved()),
+            unanswered=self.unanswered)
+
+    def _stopped(self) -> BuildStopped:
+        """What a stopped build leaves: finished images locked, paid tasks journaled."""
+        self.journal.retry_unsaved()
+        entries = [entry for _, entry in self.journal.items()]
+        finished = sum(1 for r in self.shared.results.values()
+                       if r.outcome not in ("failed", "skipped", "up-to-date"))
+        return BuildStopped(finished, sum(1 for e in entries if e.paid),
+                            tuple(e.name for e in entries if not e.paid))
 
     def _drop_settled_tasks(self) -> None:
         """Forget journaled tasks the lockfile already holds (a build that died after
-        writing the lockfile but before dropping them), so none is "resumed" again."""
+        writing the lockfile but before dropping them), so none is "resumed" again; and
+        take the intents an earlier build left: submits whose answer it never journaled
+        (each may have created a task; said in this build's report)."""
         locked = {(e.spec_hash, e.task_id) for e in self.plan.lockfile.entries.values()}
         settled = [digest for digest, entry in self.journal.items()
                    if (digest, entry.task_id) in locked]
-        if settled:
-            self.journal.forget(*settled)
+        intents = [(digest, entry.name) for digest, entry in self.journal.items()
+                   if not entry.paid]
+        self.unanswered = tuple(sorted({name for _, name in intents}))
+        if settled or intents:
+            self.journal.forget(*settled, *(digest for digest, _ in intents))
 
     def _restore_from_cache(self) -> set[str]:
         """Restore, many at a time, the outputs the cache holds; return the images done.
@@ -218,17 +233,18 @@ class Builder:
         except AuthError:
             raise
         except (ImageFailed, ApiError, OSError) as exc:
+            submits = self.submits
             if isinstance(exc, BalanceError):
                 self._balance_error = exc
-                self.shared.stop_reason = f"not submitted: {exc}"
+                submits.stop(f"not submitted: {exc}")
             message = str(exc)
             if isinstance(exc, Unreachable):  # said in full once, by the first to meet it
-                if self.shared.stop_reason is None:
-                    self.shared.stop_reason = "not submitted: the API could not be reached"
+                if submits.stop_reason is None:
+                    submits.stop("not submitted: the API could not be reached")
                 else:
-                    message = self.shared.stop_reason
-            if self.options.fail_fast and self.shared.stop_reason is None:
-                self.shared.stop_reason = "not submitted: --fail-fast after a failure"
+                    message = submits.stop_reason
+            if self.options.fail_fast:
+                submits.stop("not submitted: --fail-fast after a failure")
             if isinstance(exc, OSError):  # the disk, not the API: full, read-only, permissions
                 message = (f"cannot write its files: {exc}; a task already paid for stays "
                            "journaled for the next build")
@@ -302,7 +318,7 @@ class Builder:
                                                                         journaled)
             return await self._finish(image, spec, digest, status, request, resumed)
         finally:  # however it ended: a poll that failed holds no reservation
-            self.reserved -= self._reservations.pop(digest, 0.0)
+            self.submits.release(digest)
 
     async def _submit_or_resume(
         self, image: ResolvedImage, digest: str, journaled: Any
@@ -315,73 +331,32 @@ class Builder:
         if journaled is not None:
             self.report(BuildEvent("resumed", image.name, journaled.task_id))
             try:
-                status = await self._poll(image.name, journaled.task_id,
-                                          journaled.submitted_at, resumed=True)
+                status = await self.watch.until_done(image.name, journaled.task_id,
+                                                     journaled.submitted_at, resumed=True)
                 return status, journaled.request, True
-            except TaskGone:
+            except TaskGone as exc:
                 self.journal.forget(digest)
-        if not self.shared.stop_reason and not self.lock_intact():
-            self.shared.stop_reason = (
-                "not submitted: this build's lock file was deleted while it ran (was "
-                ".assetbuild/ removed?), so another build may be running beside it")
-        await self._until_priced(image.resolution)
-        if self.shared.stop_reason:
-            raise ImageFailed(self.shared.stop_reason)
-        self._reserve(digest, image.resolution)
+                self.report(BuildEvent("warning", image.name, f"the API lost task "
+                                       f"{journaled.task_id} ({exc}); it is submitted anew, "
+                                       "which the API charges again if it had charged it"))
+        submits = self.submits
+        if not submits.stop_reason and not self.lock_intact():
+            submits.stop("not submitted: this build's lock file was deleted while it ran (was "
+                         ".assetbuild/ removed?), so another build may be running beside it")
+        await submits.until_priced(image.resolution)
+        if submits.stop_reason:
+            raise ImageFailed(submits.stop_reason)
+        submits.reserve(digest, image.resolution)
         request = image_request(image, await self._input_urls(image))
-        self._submitting += 1
-        self._submits_idle.clear()
+        task = await submits.send(digest, image.name, request)
         try:
-            task = await self.client.submit(request)
-        except BaseException:
-            self.reserved -= self._reservations.pop(digest, 0.0)
-            raise
-        finally:
-            self._submitting -= 1
-            if not self._submitting:
-                self._submits_idle.set()
-        try:
-            self.journal.submitted(digest, image.name, task.task_id, request)
-        except JournalUnwritable as exc:
-            self.shared.stop_reason = f"not submitted: the journal cannot be written ({exc})"
-            self.report(BuildEvent("warning", image.name, f"task {task.task_id} could not be "
-                                   f"journaled ({exc}); it is polled to the end and nothing "
-                                   "new is submitted"))
-        self.report(BuildEvent("submitted", image.name, task.task_id))
-        try:
-            return await self._poll(image.name, task.task_id, time.time()), request, False
+            return (await self.watch.until_done(image.name, task.task_id, time.time()),
+                    request, False)
         except TaskGone as exc:
             self.journal.forget(digest)
-            raise ImageFailed(f"the API lost task {task.task_id} ({exc})") from None
-
-    async def _after_submits(self, at_most: float = 0.05) -> None:
-        """Let submits in flight go first (for up to ``at_most`` seconds) when tasks
-        take a while: a batch of tasks that ends together then has its slots' next
-        tasks running on the API before its downloads take the connections. (When
-        tasks take no time, there is nothing to win and the wait costs CPU.)"""
-        if self._submitting and (self.polls.typical or 0.0) >= 0.5:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._submits_idle.wait(), at_most)
-
-    async def _until_priced(self, resolution: str) -> None:
-        """Under --max-cost, while no price is known at ``resolution``, keep one task in
-        flight: wait until it ends and teaches the price (or ends without one)."""
-        if self.options.max_cost is None:
-            return
-        while (self.prices.of(resolution) is None and self._reservations
-               and not self.shared.stop_reason):
-            await asyncio.sleep(0.05)
-
-    def _reserve(self, digest: str, resolution: str) -> None:
-        """Set aside the expected price of a submit (a conservative ceiling while none
-        is known), or refuse it past --max-cost."""
-        price = self.prices.at_most(resolution)
-        limit = self.options.max_cost
-        if limit is not None and self.spent + self.reserved + price > limit:
-            self.shared.stop_reason = f"not submitted: --max-cost {limit} reached"
-            raise ImageFailed(self.shared.stop_reason)
-        self._reservations[digest] = price
-        self.reserved += price
+            raise ImageFailed(f"the API lost task {task.task_id} right after accepting it "
+                              f"({exc}); the next build submits it anew (and pays again if "
+                              "the API had charged it)") from None
 
     async def _input_urls(self, image: ResolvedImage) -> list[str]:
         urls = []
@@ -398,68 +373,30 @@ class Builder:
         return urls
 
     async def _uploaded(self, path: str, digest: str) -> str:
+        """The hosted URL of a local reference: uploaded once per content and account
+        (converted to a format the upload takes, in a thread)."""
         url = self.cache.upload_url(self.api_scope, digest)
         if url is None:
-            url = await self.client.upload(self.root / path)
+            try:
+                file = await asyncio.to_thread(prepare_upload, self.root / path)
+            except (OSError, ValueError) as exc:
+                raise ImageFailed(f"reference {path} {exc}") from None
+            if file.converted_from:
+                self.report(BuildEvent("note", path, f"converted from {file.converted_from} "
+                                       "to PNG for the upload (the platform refuses it)"))
+            url = await self.client.upload(file)
             self.cache.remember_upload(self.api_scope, digest, url)
         return url
 
-    async def _poll(self, name: str, task_id: str, submitted_at: float, *,
-                    resumed: bool = False) -> TaskStatus:
-        """Poll until the task ends. The image's timeout counts from this build's first
-        poll, so a resumed task gets a fresh one; a resumed task is polled at once (its
-        usual duration has most likely passed while no build watched it)."""
-        started = time.time()
-        polls = 0
-        while True:
-            age, waited = time.time() - submitted_at, time.time() - started
-            if waited > self.timeout:
-                raise ImageFailed(f"task {task_id} still running after {self.timeout:g} s; "
-                                  "the next build resumes polling it")
-            delay = 0.0 if resumed and polls == 0 else self.polls.delay(age, polls)
-            if not await self.polls.wait(delay):
-                continue  # the first task finished: wait on the learned schedule instead
-            try:  # a status answer that trickles must not outlast the image's timeout
-                async with asyncio.timeout(max(self.timeout - waited, 1.0)):
-                    status = await self.client.status(task_id)
-            except TimeoutError:
-                raise ImageFailed(f"task {task_id} still running after {self.timeout:g} s; "
-                                  "the next build resumes polling it") from None
-            polls += 1
-            if status.state != "pending":
-                reported = status.cost_time
-                duration = reported / 1000 if reported is not None else time.time() - submitted_at
-                self.polls.observe(duration)
-                return status
-            self._warn_unknown_state(name, status.raw_state)
-
-    def _warn_unknown_state(self, name: str, raw_state: str) -> None:
-        from assetbuild.providers.answers import normalise_state
-
-        unknown = raw_state and normalise_state(raw_state) is None
-        if unknown and raw_state not in self._warned_states:
-            self._warned_states.add(raw_state)
-            self.report(BuildEvent("warning", name, f"unknown task state {raw_state!r}; "
-                                   "treating it as still running"))
-
     async def _finish(self, image: ResolvedImage, spec: dict[str, Any], digest: str,
                       status: TaskStatus, request: dict[str, Any], resumed: bool) -> ImageResult:
-        self.reserved -= self._reservations.pop(digest, 0.0)
-        if status.cost_points is not None:
-            self.spent += status.cost_points
-            self.prices.learn(image.resolution, status.cost_points)
+        self.submits.release(digest)
+        self.submits.paid(image.resolution, status.cost_points)
         if status.state == "failed" or not status.result_urls:
             self.journal.forget(digest)
             reason = status.error or f"the task ended as {status.raw_state!r} with no result"
             raise ImageFailed(f"task {status.task_id} failed: {reason}")
-        records = []
-        for path, url in zip(image.output_paths(len(status.result_urls)), status.result_urls,
-                             strict=True):
-            destination = self.root / path  # the download makes its folder if missing
-            await self._after_submits()
-            sha, size = place_download(await self.client.download(url, destination), destination)
-            self.digests.remember(destination, sha)
-            records.append(OutputRecord(path, sha, size))
+        records = await self._download_results(image, status)
         provider, locked_digest = self.plan.provider, digest
         if status.emulated and provider != "emulator":  # placeholders: lock them as such
             provider = "emulator"
@@ -469,7 +406,7 @@ class Builder:
         entry = LockEntry(
             spec_hash=locked_digest, provider=provider, task_id=status.task_id,
             state=status.raw_state or "completed", model=status.model,
-            result_urls=status.result_urls, request=request, outputs=tuple(records),
+            result_urls=status.result_urls, request=request, outputs=records,
             spec=locked_spec(spec), cost_points=status.cost_points, cost_time=status.cost_time,
             input_tokens=status.input_tokens, output_tokens=status.output_tokens,
             total_tokens=status.total_tokens, warnings=status.warnings)
@@ -477,18 +414,43 @@ class Builder:
             entry = self._with_derived(
                 entry, await asyncio.to_thread(derive_outputs, self.root, image))
         table = entry.to_toml()
-        try:
-            self.cache.put(locked_digest, table, [(self.root / r.path, r.sha256, r.bytes)
-                                                  for r in records])
-        except (sqlite3.Error, OSError) as exc:  # the result is on disk and in the lockfile
-            self.report(BuildEvent("warning", image.name, f"not kept in the result cache: {exc}"))
-        with contextlib.suppress(JournalUnwritable):  # kept in memory; retried at the end
-            self.journal.done(digest, table)
+        kept = await asyncio.to_thread(self._keep, digest, locked_digest, table, records)
+        if kept is not None:
+            self.report(BuildEvent("warning", image.name, kept))
         self.lock.record(image.name, entry, finished_spec=digest)
         for warning in status.warnings:
             self.report(BuildEvent("warning", image.name, warning))
         return ImageResult(image.name, "resumed" if resumed else "built",
                            f"task {status.task_id}", status.cost_points or 0, status.warnings)
+
+    async def _download_results(self, image: ResolvedImage,
+                                status: TaskStatus) -> tuple[OutputRecord, ...]:
+        """Download a finished task's results into the image's outputs (the file work
+        in a thread: the event loop stays free to journal the answers of submits)."""
+        records = []
+        for path, url in zip(image.output_paths(len(status.result_urls)), status.result_urls,
+                             strict=True):
+            destination = self.root / path  # the download makes its folder if missing
+            await self.submits.after_submits(self.watch.polls.typical or 0.0)
+            download = await self.client.download(url, destination)
+            sha, size = await asyncio.to_thread(place_download, download, destination)
+            self.digests.remember(destination, sha)
+            records.append(OutputRecord(path, sha, size))
+        return tuple(records)
+
+    def _keep(self, digest: str, locked_digest: str, table: dict[str, Any],
+              records: tuple[OutputRecord, ...]) -> str | None:
+        """Put a result in the cache and mark its journal entry done (SQLite and file
+        copies: run in a thread); return a warning if the cache refused it."""
+        warning = None
+        try:
+            self.cache.put(locked_digest, table, [(self.root / r.path, r.sha256, r.bytes)
+                                                  for r in records])
+        except (sqlite3.Error, OSError) as exc:  # the result is on disk and in the lockfile
+            warning = f"not kept in the result cache: {exc}"
+        with contextlib.suppress(JournalUnwritable):  # kept in memory; retried at the end
+            self.journal.done(digest, table)
+        return warning
 
     def _derived_current(self, image: ResolvedImage, entry: LockEntry) -> bool:
         """Whether the entry's derived files are the ones asked for, with their bytes."""

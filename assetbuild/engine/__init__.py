@@ -1,0 +1,12 @@
+"""The build engine: run the stale images of a plan, concurrently and resumably.
+
+:mod:`~assetbuild.engine.builder` drives each image (cache, resume, submit, poll,
+download, lock); :mod:`~assetbuild.engine.submits` decides what may still be sent and
+sends it so that no paid task is lost; :mod:`~assetbuild.engine.watch` polls tasks to
+their end.
+"""
+
+from assetbuild.engine.builder import Builder
+from assetbuild.engine.submits import STOP_GRACE, ImageFailed, Submitter
+
+__all__ = ["STOP_GRACE", "Builder", "ImageFailed", "Submitter"]
