@@ -7,9 +7,6 @@ from typing import Any, Final, Literal
 JSON = Any
 """A value that survives ``json.dumps``: dict, list, str, int, float, bool or None."""
 
-AspectRatio = Literal["auto", "1:1", "9:16", "16:9", "4:3", "3:4"]
-Resolution = Literal["1K", "2K", "4K"]
-ProviderName = Literal["see2ai", "emulator"]
 Status = Literal[
     "up-to-date", "new", "changed", "missing-output", "modified-output", "upstream-changed"
 ]
@@ -19,10 +16,6 @@ TaskState = Literal["pending", "succeeded", "failed"]
 ASPECT_RATIOS: Final[tuple[str, ...]] = ("auto", "1:1", "9:16", "16:9", "4:3", "3:4")
 RESOLUTIONS: Final[tuple[str, ...]] = ("1K", "2K", "4K")
 PROVIDERS: Final[tuple[str, ...]] = ("see2ai", "emulator")
-OUTPUT_SUFFIXES: Final[tuple[str, ...]] = (".png", ".jpg", ".jpeg", ".webp")
-STATUSES: Final[tuple[str, ...]] = (
-    "up-to-date", "new", "changed", "missing-output", "modified-output", "upstream-changed"
-)
 
 IMAGE_ACTION: Final = "see2ai_image_generation_v1"
 UPLOAD_ACTION: Final = "see2ai_storage_upload_v1"
@@ -30,5 +23,5 @@ MAX_PROMPT_CHARS: Final = 20_000
 DEFAULT_BASE_URL: Final = "https://see2ai.com"
 STATE_DIR_NAME: Final = ".assetbuild"
 
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+MAX_UPLOAD_BYTES: Final = 50 * 1024 * 1024
 """The platform's upload limit (its upload client script): larger files answer 413."""

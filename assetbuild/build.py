@@ -24,9 +24,6 @@ if TYPE_CHECKING:
     from assetbuild.project import Project
 
 LOCK_NAME = "build.lock"
-POOL_CONNECTIONS = 16
-"""HTTP connections per build. Requests are short; httpcore spends time per request in
-proportion to the pool's size, so 16 serve 256 tasks in flight faster than 256 would."""
 
 
 @dataclass(frozen=True)
@@ -171,26 +168,21 @@ async def _run_async(
     emulator: Emulator | None, environ: Mapping[str, str] | None, cache_dir: Path | None,
     generate: bool, lock: HeldLock | None,
 ) -> BuildReport:
-    from assetbuild.engine import Builder
-    from assetbuild.journal import Journal, api_scope
-    from assetbuild.providers import api_key_for, base_url_for, open_client
+    from assetbuild.engine import BuildContext, Builder
+    from assetbuild.journal import Journal
+    from assetbuild.providers import Provider
     from assetbuild.state import FileDigests, StateStore
 
-    provider = plan.provider
-    needs_key = generate and any(item.action == "build" for item in plan.images)
-    key = api_key_for(provider, environ) if needs_key or provider == "emulator" else ""
-    base_url = base_url_for(provider, environ)
-    jobs = options.jobs or project.manifest.settings.jobs
+    provider = Provider.choose(plan.provider, environ)
+    if generate and any(item.action == "build" for item in plan.images):
+        provider = provider.with_key()
     cache = _open_cache(cache_dir, environ)
-    journal = Journal(project.state_dir, base_url, key)
+    journal = Journal(project.state_dir, provider.base_url, provider.api_key)
     store = StateStore(project.state_dir)
     digests = FileDigests(store)
-    builder = Builder(project, plan,
-                      lambda: open_client(provider, environ=environ, emulator=emulator,
-                                          max_connections=min(POOL_CONNECTIONS, jobs * 2),
-                                          api_key=key),
-                      cache, journal, digests, options, reporter, api_scope(base_url, key),
-                      generate=generate, lock_intact=lock.intact if lock else None)
+    builder = Builder(BuildContext(
+        project, plan, provider, cache, journal, digests, options, reporter,
+        generate=generate, lock_intact=lock.intact if lock else None, emulator=emulator))
     try:
         return await builder.run()
     finally:

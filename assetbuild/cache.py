@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from assetbuild import memo
-from assetbuild.fsutil import open_temp_in, write_all
+from assetbuild.fsutil import open_temp_in, place, write_all
 from assetbuild.state import UnsafeRow, open_cache
 
 CACHE_FORMAT = 2
@@ -180,7 +180,7 @@ def _write_new(destination: str, chunks: Iterable[bytes],
         if verify is not None and verify[0].hexdigest() != verify[1]:
             os.unlink(tmp)  # noqa: PTH108 - strings on the hot path
             return None
-        os.replace(tmp, destination)  # noqa: PTH105 - strings on the hot path
+        place(tmp, destination)
     except BaseException:
         if fd >= 0:
             os.close(fd)

@@ -24,11 +24,15 @@ class Prices:
 
     totals: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    ceilings: dict[str, float] = field(default_factory=lambda: dict(PRICE_CEILINGS))
+    """What to set aside while a resolution's price is unknown (settings can change it)."""
 
     @classmethod
-    def from_lockfile(cls, lockfile: Lockfile) -> Prices:
-        """Prices as the lockfile's entries paid them."""
-        prices = cls()
+    def from_lockfile(cls, lockfile: Lockfile,
+                      ceilings: tuple[tuple[str, float], ...] = ()) -> Prices:
+        """Prices as the lockfile's entries paid them; ``ceilings`` (the manifest's
+        ``price_ceilings``) replace the default ones they name."""
+        prices = cls(ceilings={**PRICE_CEILINGS, **dict(ceilings)})
         for entry in lockfile.entries.values():
             resolution = entry.request.get("resolution")
             if isinstance(resolution, str) and entry.cost_points is not None:
@@ -51,7 +55,7 @@ class Prices:
         price = self.of(resolution)
         if price is not None:
             return price
-        return PRICE_CEILINGS.get(resolution, max(PRICE_CEILINGS.values()))
+        return self.ceilings.get(resolution, max(self.ceilings.values()))
 
 
 @dataclass(frozen=True)

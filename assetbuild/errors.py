@@ -10,6 +10,8 @@ into an exit code and a message in one place (``assetbuild.cli``)::
      +-- StateError          a cache or state file is corrupt
      +-- LockedError         another build of the same manifest is running
      +-- BudgetError         the build would spend more than --max-cost
+     +-- BuildStopped        Ctrl-C or SIGTERM stopped a build (carries what was kept)
+     +-- ImageFailed         one image could not be built; the build goes on
      +-- ApiError            the SEE2AI API refused or failed a request
           +-- AuthError          401: the key is missing or wrong; aborts the build
           +-- BalanceError       402: insufficient balance; stops new submissions
@@ -113,6 +115,10 @@ class BuildStopped(AssetbuildError):
             text += (f"; no answer came in time for the submit of {names} (it may have "
                      "been charged: the next build says so)")
         return text
+
+
+class ImageFailed(AssetbuildError):
+    """One image could not be built; the build goes on with the others."""
 
 
 class BudgetError(AssetbuildError):

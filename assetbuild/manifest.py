@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assetbuild._types import PROVIDERS
+from assetbuild._types import PROVIDERS, RESOLUTIONS
 from assetbuild.errors import ManifestError, Problem
+from assetbuild.formats import FORMAT_NAMES
 from assetbuild.fsutil import relative_path_problem
 from assetbuild.suggest import did_you_mean
 
@@ -34,13 +35,12 @@ MAX_VARS_DEPTH = 32
 """How deeply tables and lists in ``vars`` may nest."""
 
 TOP_KEYS = ("version", "settings", "vars", "defaults", "images")
-SETTINGS_KEYS = ("out_dir", "lockfile", "jobs", "provider", "timeout")
+SETTINGS_KEYS = ("out_dir", "lockfile", "jobs", "provider", "timeout", "price_ceilings")
 DEFAULTS_KEYS = ("resolution", "aspect_ratio", "output")
 IMAGE_KEYS = (
     "prompt", "prompt_file", "output", "aspect_ratio", "resolution",
     "references", "vars", "matrix", "sizes", "formats",
 )
-DERIVED_FORMATS = ("png", "jpeg", "webp")
 FORMAT_SPELLINGS = {"jpg": "jpeg", "JPG": "jpeg", "PNG": "png", "JPEG": "jpeg", "WEBP": "webp"}
 
 
@@ -53,6 +53,9 @@ class Settings:
     jobs: int = 8
     provider: str = "see2ai"
     timeout: float = 900.0
+    price_ceilings: tuple[tuple[str, float], ...] = ()
+    """Points ``--max-cost`` sets aside per image at a resolution whose price is not
+    known yet, where the project's own differ from :data:`assetbuild.cost.PRICE_CEILINGS`."""
 
 
 @dataclass(frozen=True)
@@ -315,7 +318,20 @@ class _Validator:
             self.add("must be a number of seconds from 1 to 86400", field_name="timeout",
                      table=where)
             timeout = base.timeout
-        return Settings(out_dir, lockfile, jobs, provider, float(timeout))
+        return Settings(out_dir, lockfile, jobs, provider, float(timeout),
+                        self._price_ceilings(table.get("price_ceilings", {}), where))
+
+    def _price_ceilings(self, value: Any, where: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
+        """``price_ceilings = { "4K" = 60 }``: points per image by resolution."""
+        fine = isinstance(value, dict) and all(
+            key in RESOLUTIONS and type(points) in (int, float) and 0 < points <= 100_000
+            for key, points in value.items())
+        if not fine:
+            self.add(f"must be a table of points by resolution ({', '.join(RESOLUTIONS)}), "
+                     'each from 1 to 100000, like { "4K" = 60 }', field_name="price_ceilings",
+                     table=where)
+            return ()
+        return tuple(sorted((key, float(points)) for key, points in value.items()))
 
     def _path_field(
         self, table: dict[str, Any], key: str, default: str, where: tuple[str, ...]
@@ -415,10 +431,10 @@ class _Validator:
                      field_name="formats", table=where)
             return ()
         spelled = [FORMAT_SPELLINGS.get(v, v) if isinstance(v, str) else v for v in value]
-        bad = [v for v in spelled if v not in DERIVED_FORMATS]
+        bad = [v for v in spelled if v not in FORMAT_NAMES]
         if bad or len(set(spelled)) != len(spelled):
             what = f"{bad[0]!r} is not a format" if bad else "a format is listed twice"
-            self.add(f"{what}; use distinct formats among {', '.join(DERIVED_FORMATS)} "
+            self.add(f"{what}; use distinct formats among {', '.join(FORMAT_NAMES)} "
                      "(or jpg)", image=image, field_name="formats", table=where)
             return ()
         return tuple(spelled)

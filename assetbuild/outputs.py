@@ -14,7 +14,8 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from assetbuild.errors import DownloadError
-from assetbuild.fsutil import temp_path_beside
+from assetbuild.formats import BY_NAME, BY_SUFFIX
+from assetbuild.fsutil import place, replacing
 from assetbuild.hashing import sha256_file
 from assetbuild.lockfile import OutputRecord
 
@@ -23,15 +24,13 @@ if TYPE_CHECKING:
     from assetbuild.providers.see2ai import Download, See2AIClient
     from assetbuild.resolve import ResolvedImage
 
-FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
-PILLOW_NAMES = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 _IMAGES_PER_BATCH = 400
 """Images restored per read of their small blobs: bounds the bytes held at once."""
 
 
 def wanted_format(path: str | Path) -> str:
     """The image format an output path's extension asks for."""
-    return FORMATS[PurePosixPath(str(path)).suffix.lower()]
+    return BY_SUFFIX[PurePosixPath(str(path)).suffix.lower()].name
 
 
 def place_download(download: Download, destination: Path,
@@ -41,7 +40,7 @@ def place_download(download: Download, destination: Path,
     the written file's sha256 and size."""
     target_format = target_format or wanted_format(destination)
     if target_format == download.kind:
-        download.path.replace(destination)
+        place(download.path, destination)
         return download.sha256, download.size
     try:
         return convert_image(download.path, destination, target_format)
@@ -53,19 +52,12 @@ def convert_image(source: Path, destination: Path, target_format: str) -> tuple[
     """Re-encode ``source`` as ``target_format`` into ``destination`` atomically."""
     from PIL import Image
 
-    tmp = temp_path_beside(destination)
-    try:
-        with Image.open(source) as image:
-            image.load()
-            converted = image.convert("RGB") if target_format == "jpeg" else image
-            options = {"quality": 92} if target_format in ("jpeg", "webp") else {}
-            converted.save(tmp, format=PILLOW_NAMES[target_format], **options)
-        digest, size = sha256_file(tmp), tmp.stat().st_size
-        tmp.replace(destination)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return digest, size
+    with replacing(destination) as tmp, Image.open(source) as image:
+        image.load()
+        converted = image.convert("RGB") if target_format == "jpeg" else image
+        options = {"quality": 92} if target_format in ("jpeg", "webp") else {}
+        converted.save(tmp, format=BY_NAME[target_format].pillow, **options)
+        return sha256_file(tmp), tmp.stat().st_size
 
 
 def derive_outputs(root: Path, image: ResolvedImage) -> tuple[OutputRecord, ...]:
@@ -91,16 +83,10 @@ def derive_outputs(root: Path, image: ResolvedImage) -> tuple[OutputRecord, ...]
 
 
 def _save_derived(picture: Any, destination: Path, path: str, fmt: str) -> OutputRecord:
-    tmp = temp_path_beside(destination)
-    try:
+    with replacing(destination) as tmp:
         options = {"quality": 90} if fmt in ("jpeg", "webp") else {}
-        picture.save(tmp, format=PILLOW_NAMES[fmt], **options)
-        record = OutputRecord(path, sha256_file(tmp), tmp.stat().st_size)
-        tmp.replace(destination)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return record
+        picture.save(tmp, format=BY_NAME[fmt].pillow, **options)
+        return OutputRecord(path, sha256_file(tmp), tmp.stat().st_size)
 
 
 async def restore_outputs(
@@ -186,12 +172,8 @@ async def _fetch_locked(
         raise DownloadError(f"{destination.name}: not in the local cache and no locked URL "
                             "to fetch it from")
     download = await client().download(result_urls[index], destination)
-    tmp = temp_path_beside(destination)
-    try:
+    with replacing(destination) as tmp:
         digest, _ = place_download(download, tmp, wanted_format(destination))
         if digest != record.sha256:
             raise DownloadError(f"{result_urls[index]} no longer serves the locked image "
                                 f"(sha256 {digest[:12]}..., locked {record.sha256[:12]}...)")
-        tmp.replace(destination)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -14,8 +14,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from assetbuild._types import PROVIDERS
-from assetbuild.errors import UsageError
 from assetbuild.hashing import sha256_text
 from assetbuild.journal import paid_tasks
 from assetbuild.lockfile import Lockfile, read_lockfile
@@ -103,10 +101,9 @@ class Project:
 
     def provider(self, override: str | None = None) -> str:
         """The provider to use: ``override`` if given, else the manifest's setting."""
-        provider = override or self.manifest.settings.provider
-        if provider not in PROVIDERS:
-            raise UsageError(f"unknown provider {provider!r}; use one of {', '.join(PROVIDERS)}")
-        return provider
+        from assetbuild.providers import provider_name
+
+        return provider_name(override or self.manifest.settings.provider)
 
     def read_lockfile(self) -> Lockfile:
         """The current lockfile (empty if there is none)."""
@@ -157,23 +154,19 @@ class Project:
     ) -> dict[str, str]:
         """sha256 -> hosted URL of the local references a build has uploaded already, for
         the provider's API and key (nothing when no key is set): what ``render`` shows."""
-        import os
-
         from assetbuild.cache import ResultCache, default_cache_dir
-        from assetbuild.journal import api_scope
-        from assetbuild.providers import EMULATOR_KEY, base_url_for
+        from assetbuild.providers import Provider
 
-        name = self.provider(provider)
-        env = os.environ if environ is None else environ
-        key = EMULATOR_KEY if name == "emulator" else env.get("SEE2AI_API_KEY", "").strip()
         digests = {ref.sha256 for image in self.resolved.images for ref in image.references
                    if ref.kind == "file" and ref.sha256}
-        if not key or not digests:
+        if not digests:
             return {}
-        scope = api_scope(base_url_for(name, env), key)
-        cache = ResultCache(default_cache_dir(env))
+        chosen = Provider.choose(self.provider(provider), environ)
+        if not chosen.api_key:
+            return {}
+        cache = ResultCache(default_cache_dir(environ))
         try:
-            return {d: url for d in digests if (url := cache.upload_url(scope, d))}
+            return {d: url for d in digests if (url := cache.upload_url(chosen.scope, d))}
         finally:
             cache.close()
 

@@ -16,8 +16,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from assetbuild._types import ASPECT_RATIOS, MAX_PROMPT_CHARS, OUTPUT_SUFFIXES, RESOLUTIONS
+from assetbuild._types import ASPECT_RATIOS, MAX_PROMPT_CHARS, RESOLUTIONS
 from assetbuild.errors import ManifestError, Problem, TemplateProblem
+from assetbuild.formats import BY_NAME, BY_SUFFIX, OUTPUT_SUFFIXES
 from assetbuild.fsutil import relative_path_problem, resolve_inside
 from assetbuild.hashing import sha256_file, stat_key
 from assetbuild.manifest import ImageDecl, Manifest, matrix_label
@@ -25,7 +26,6 @@ from assetbuild.suggest import did_you_mean
 from assetbuild.uploads import upload_problem
 
 MAX_FIELD_CHARS = 1_000
-DERIVED_SUFFIX = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9_.-]+")
 _URL_UNSAFE = re.compile(r'[\[\]:=,*?"<>|#% ]')
 _NUMBERED = re.compile(r"(.+)-([2-9]|1[0-6])")
@@ -63,14 +63,14 @@ class ResolvedImage:
         if not self.sizes and not self.formats:
             return []  # the common case, asked for 10,000 times by a no-op check
         primary = PurePosixPath(self.output)
-        own = "jpeg" if primary.suffix.lower() in (".jpg", ".jpeg") else primary.suffix[1:].lower()
+        own = BY_SUFFIX[primary.suffix.lower()].name
         derived = []
         for fmt in dict.fromkeys((own, *self.formats)):
             for width in (None, *self.sizes):
                 if fmt == own and width is None:
                     continue
                 stem = f"{primary.stem}-{width}w" if width else primary.stem
-                suffix = primary.suffix if fmt == own else DERIVED_SUFFIX[fmt]
+                suffix = primary.suffix if fmt == own else BY_NAME[fmt].suffixes[0]
                 derived.append((str(primary.with_name(stem + suffix)), width, fmt))
         return derived
 

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assetbuild._types import MAX_UPLOAD_BYTES
-
-_SENT_AS_IS = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
+from assetbuild.formats import sniff
 
 
 @dataclass(frozen=True)
@@ -47,9 +46,9 @@ def prepare_upload(path: Path) -> UploadFile:
     cannot be converted."""
     data = path.read_bytes()
     name = path.name.replace(" ", "_")
-    for magic, content_type in _SENT_AS_IS.items():
-        if data.startswith(magic):
-            return UploadFile(name, data, content_type)
+    found = sniff(data[:16])
+    if found is not None and found.uploadable:
+        return UploadFile(name, data, found.media_type)
     converted = _as_png(data)
     if converted is None:  # not an image Pillow knows: the API has the last word
         return UploadFile(name, data, "application/octet-stream")

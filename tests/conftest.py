@@ -186,7 +186,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     accepted = sum(f[1] for f in CRASH_FIGURES)
     recorded = sum(f[2] for f in CRASH_FIGURES)
     orphans = sum(f[3] for f in CRASH_FIGURES)
+    named = sum(f[4] for f in CRASH_FIGURES)
     terminalreporter.write_line(
-        f"crash trials: {len(CRASH_FIGURES)} kills; {accepted} submits accepted before the "
-        f"kills, {recorded} of them recorded (journal or lockfile), {orphans} answered "
-        "too late to record (paid again on resume); 0 images lost")
+        f"crash trials: {len(CRASH_FIGURES)} kills; {accepted} tasks created by the killed "
+        f"builds, {recorded} of them recorded (journal or lockfile), {orphans} answered "
+        f"too late to record (paid again on resume: {orphans / len(CRASH_FIGURES):.2f} per "
+        f"kill); the resumes named {named} images as maybe charged twice, every orphan "
+        "among them; 0 images lost")

@@ -240,6 +240,22 @@ def test_max_cost_holds_on_a_first_build_with_no_price_known(
     assert served.emulator.stats.max_in_flight == 1, "one at a time until a price is known"
 
 
+
+def test_price_ceilings_in_settings_replace_the_default_ones(
+    project: ProjectDir, run_cli: RunCli, served: Served
+) -> None:
+    grid = COST_GRID.format(prefix="first").replace('resolution = "1K"', 'resolution = "4K"')
+    project.write_manifest(grid)
+    default = run_cli("build", "-f", str(project.manifest), "--max-cost", "50")
+    assert default.code == 1 and served.emulator.stats.submits == 0, "80 set aside at 4K"
+    project.write_manifest(grid.replace("jobs = 1", 'jobs = 1\nprice_ceilings = { "4K" = 45 }'))
+    ours = run_cli("build", "-f", str(project.manifest), "--max-cost", "50")
+    assert ours.code == 1 and "--max-cost 50 reached" in ours.err
+    assert served.emulator.stats.submits == 1 and served.emulator.stats.points_spent == 40
+    project.write_manifest(grid.replace("jobs = 1", 'jobs = 1\nprice_ceilings = { "8K" = 1 }'))
+    bad = run_cli("plan", "-f", str(project.manifest))
+    assert bad.code == 2 and "price_ceilings" in bad.err and "1K, 2K, 4K" in bad.err
+
 SHARDED = """
 version = 1
 [images.logo]

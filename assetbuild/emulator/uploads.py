@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 
 from assetbuild._types import MAX_UPLOAD_BYTES
 from assetbuild.emulator.contract import error
+from assetbuild.formats import sniff
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -70,6 +71,7 @@ def _refusal(data: bytes, content_type: str) -> Response | None:
         return error(400, "Input validation failed: the file is empty.")
     if len(data) > MAX_UPLOAD_BYTES:
         return error(413, "File too large: the upload takes at most 50 MB.")
-    if content_type == "image/webp" or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
+    found = sniff(data[:16])
+    if content_type == "image/webp" or (found is not None and not found.uploadable):
         return error(422, "Unsupported file type: WebP. Convert it to JPG or PNG first.")
     return None

@@ -6,7 +6,8 @@ sends it so that no paid task is lost; :mod:`~assetbuild.engine.watch` polls tas
 their end.
 """
 
-from assetbuild.engine.builder import Builder
-from assetbuild.engine.submits import STOP_GRACE, ImageFailed, Submitter
+from assetbuild.engine.builder import BuildContext, Builder
+from assetbuild.engine.submits import STOP_GRACE, Submitter
+from assetbuild.errors import ImageFailed
 
-__all__ = ["STOP_GRACE", "Builder", "ImageFailed", "Submitter"]
+__all__ = ["STOP_GRACE", "BuildContext", "Builder", "ImageFailed", "Submitter"]

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from assetbuild.cache import ResultCache
 from assetbuild.cost import Prices
-from assetbuild.engine.submits import ImageFailed, Submitter
+from assetbuild.engine.submits import Submitter
 from assetbuild.engine.watch import TaskWatcher
 from assetbuild.errors import (
     ApiError,
@@ -30,6 +30,7 @@ from assetbuild.errors import (
     BalanceError,
     BuildStopped,
     DownloadError,
+    ImageFailed,
     TaskGone,
     Unreachable,
 )
@@ -60,8 +61,11 @@ from assetbuild.state import FileDigests
 from assetbuild.uploads import prepare_upload
 
 if TYPE_CHECKING:
+    from assetbuild.emulator import Emulator
+    from assetbuild.providers import Provider
     from assetbuild.providers.answers import TaskStatus
     from assetbuild.providers.see2ai import See2AIClient
+
 
 @dataclass
 class _Shared:
@@ -75,33 +79,56 @@ LONG_WAIT = 10.0
 """Seconds of a retry's wait (a 429's Retry-After, a long backoff) said even without -v."""
 
 
+POOL_CONNECTIONS = 16
+"""HTTP connections per build. Requests are short; httpcore spends time per request in
+proportion to the pool's size, so 16 serve 256 tasks in flight faster than 256 would."""
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What one build runs with: the project and its plan, where it generates, the
+    stores it keeps, and how it reports."""
+
+    project: Project
+    plan: Plan
+    provider: Provider
+    cache: ResultCache
+    journal: Journal
+    digests: FileDigests
+    options: BuildOptions
+    reporter: Reporter | None = None
+    generate: bool = True
+    """False for a pull: restore only, never submit."""
+    lock_intact: Callable[[], bool] | None = None
+    """Whether this build still holds its build lock (checked before each submit)."""
+    emulator: Emulator | None = None
+    """The in-process emulator to use (tests), for the emulator provider."""
+
+
 class Builder:
     """Runs one build of a plan against one client."""
 
-    def __init__(self, project: Project, plan: Plan, open_client: Callable[[], See2AIClient],
-                 cache: ResultCache, journal: Journal, digests: FileDigests,
-                 options: BuildOptions, reporter: Reporter | None = None,
-                 api_scope: str = "", generate: bool = True,
-                 lock_intact: Callable[[], bool] | None = None) -> None:
-        self.project, self.plan = project, plan
-        self._open_client = open_client
+    def __init__(self, context: BuildContext) -> None:
+        project, plan, options = context.project, context.plan, context.options
+        self.project, self.plan, self.provider = project, plan, context.provider
+        self.context = context
         self._client: See2AIClient | None = None
-        self.cache, self.journal, self.digests = cache, journal, digests
+        self.cache, self.journal, self.digests = context.cache, context.journal, context.digests
+        journal = self.journal
         self.options = options
-        self.report = reporter or (lambda event: None)
-        self.api_scope = api_scope
-        self.generate = generate
-        self.lock_intact = lock_intact or (lambda: True)
-        """Whether this build still holds its build lock (checked before each submit)."""
+        self.report: Reporter = context.reporter or (lambda event: None)
+        self.generate = context.generate
+        self.lock_intact = context.lock_intact or (lambda: True)
         self.root = project.root
         settings = project.manifest.settings
         self.timeout = settings.timeout
         self.in_flight = asyncio.Semaphore(options.jobs or settings.jobs)
-        first_poll = options.first_poll or (0.05 if plan.provider == "emulator" else 0.5)
+        first_poll = options.first_poll or self.provider.first_poll
         self.watch = TaskWatcher(lambda: self.client, self.timeout, first_poll, self.report)
         self.shared = _Shared()
         self.submits = Submitter(journal, lambda: self.client,
-                                 Prices.from_lockfile(plan.lockfile), options.max_cost,
+                                 Prices.from_lockfile(plan.lockfile, settings.price_ceilings),
+                                 options.max_cost,
                                  self.report)
         main_lockfile = project.manifest.lockfile_path
         lockfile_path = shard_path(main_lockfile, options.shard) if options.shard else (
@@ -120,7 +147,9 @@ class Builder:
         """The HTTP client, opened on first use (a restore from the cache needs none,
         and importing httpx alone takes a fifth of a second)."""
         if self._client is None:
-            self._client = self._open_client()
+            jobs = self.options.jobs or self.project.manifest.settings.jobs
+            self._client = self.provider.open_client(
+                emulator=self.context.emulator, max_connections=min(POOL_CONNECTIONS, jobs * 2))
             self._client.on_retry = self._retrying
         return self._client
 
@@ -189,7 +218,7 @@ class Builder:
         settled = [digest for digest, entry in self.journal.items()
                    if (digest, entry.task_id) in locked]
         intents = [(digest, entry.name) for digest, entry in self.journal.items()
-                   if not entry.paid]
+                   if not entry.paid and self.generate]  # a pull says nothing of submits
         self.unanswered = tuple(sorted({name for _, name in intents}))
         if settled or intents:
             self.journal.forget(*settled, *(digest for digest, _ in intents))
@@ -375,7 +404,7 @@ class Builder:
     async def _uploaded(self, path: str, digest: str) -> str:
         """The hosted URL of a local reference: uploaded once per content and account
         (converted to a format the upload takes, in a thread)."""
-        url = self.cache.upload_url(self.api_scope, digest)
+        url = self.cache.upload_url(self.provider.scope, digest)
         if url is None:
             try:
                 file = await asyncio.to_thread(prepare_upload, self.root / path)
@@ -385,7 +414,7 @@ class Builder:
                 self.report(BuildEvent("note", path, f"converted from {file.converted_from} "
                                        "to PNG for the upload (the platform refuses it)"))
             url = await self.client.upload(file)
-            self.cache.remember_upload(self.api_scope, digest, url)
+            self.cache.remember_upload(self.provider.scope, digest, url)
         return url
 
     async def _finish(self, image: ResolvedImage, spec: dict[str, Any], digest: str,
@@ -397,9 +426,8 @@ class Builder:
             reason = status.error or f"the task ended as {status.raw_state!r} with no result"
             raise ImageFailed(f"task {status.task_id} failed: {reason}")
         records = await self._download_results(image, status)
-        provider, locked_digest = self.plan.provider, digest
-        if status.emulated and provider != "emulator":  # placeholders: lock them as such
-            provider = "emulator"
+        provider, locked_digest = self.provider.locks_as(status.emulated), digest
+        if provider != self.plan.provider:  # placeholders: lock them as such
             spec = image_spec(image, provider, {d: _first_url(self.lock.entries.get(d))
                                                 for d in image.dependencies})
             locked_digest = spec_hash(spec)

@@ -19,7 +19,7 @@ import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from assetbuild.errors import AssetbuildError, SubmitUncertain
+from assetbuild.errors import ImageFailed, SubmitUncertain
 from assetbuild.journal import Journal, JournalUnwritable
 from assetbuild.outcomes import BuildEvent, Reporter
 
@@ -30,10 +30,6 @@ if TYPE_CHECKING:
 
 STOP_GRACE = 5.0
 """Seconds a stopped build waits for submits already sent, so their task ids are journaled."""
-
-
-class ImageFailed(AssetbuildError):
-    """One image could not be built; the build goes on with the others."""
 
 
 class Submitter:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from assetbuild.engine.submits import ImageFailed
+from assetbuild.errors import ImageFailed
 from assetbuild.outcomes import BuildEvent, Reporter
 from assetbuild.polling import PollSchedule
 

@@ -15,8 +15,8 @@ from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from assetbuild.errors import DownloadError
+from assetbuild.formats import sniff
 
-MAGIC = {b"\x89PNG\r\n\x1a\n": "png", b"\xff\xd8\xff": "jpeg"}
 MAX_PIXELS = 4096 * 4096 * 4
 
 
@@ -51,11 +51,10 @@ def verify_image(source: Path | bytes) -> str:
 def _checked_kind(handle: BinaryIO) -> str:
     head = handle.read(16)
     handle.seek(0)
-    kind = next((k for magic, k in MAGIC.items() if head.startswith(magic)), None)
-    if kind is None and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        kind = "webp"
-    if kind is None:
+    found = sniff(head)
+    if found is None:
         raise DownloadError("the downloaded file is not a PNG, JPEG or WebP image")
+    kind = found.name
     import warnings
 
     from PIL import Image
