@@ -56,6 +56,11 @@ class LockEntry:
     derived: tuple[OutputRecord, ...] = ()
     """Files derived locally from the first output (sizes, formats)."""
 
+    @property
+    def first_url(self) -> str | None:
+        """The first result URL (what ``image:NAME`` references send), if any."""
+        return self.result_urls[0] if self.result_urls else None
+
     def to_toml(self) -> dict[str, Any]:
         """The entry as a TOML table (None values are left out: TOML has no null)."""
         table: dict[str, Any] = {

@@ -21,7 +21,8 @@ from assetbuild.lockfile import OutputRecord
 
 if TYPE_CHECKING:
     from assetbuild.cache import ResultCache
-    from assetbuild.providers.see2ai import Download, See2AIClient
+    from assetbuild.providers.downloads import Download
+    from assetbuild.providers.see2ai import See2AIClient
     from assetbuild.resolve import ResolvedImage
 
 _IMAGES_PER_BATCH = 400

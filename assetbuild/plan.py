@@ -124,7 +124,7 @@ def locked_urls(lockfile: Lockfile, names: Iterable[str]) -> dict[str, str | Non
     urls: dict[str, str | None] = {}
     for name in names:
         entry = lockfile.get(name)
-        urls[name] = entry.result_urls[0] if entry and entry.result_urls else None
+        urls[name] = entry.first_url if entry else None
     return urls
 
 

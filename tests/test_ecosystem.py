@@ -34,6 +34,7 @@ def git(*args: str, cwd: Path) -> None:
     subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_pre_commit_hook_fails_on_a_stale_image_and_passes_after_a_build(
     project: ProjectDir, isolated_environment: Path
@@ -154,6 +155,7 @@ def test_prune_lists_then_removes_what_is_no_longer_declared(
     assert run_cli("check", "-f", manifest).code == 0
 
 
+@pytest.mark.slow
 def test_the_pytest_plugin_serves_an_emulator_to_user_tests(
     pytester: pytest.Pytester, isolated_environment: Path
 ) -> None:

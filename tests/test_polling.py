@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from assetbuild.build import build
 from assetbuild.emulator import Emulator, EmulatorConfig
 from assetbuild.outcomes import BuildOptions
@@ -48,6 +50,7 @@ def test_the_first_finished_task_wakes_the_tasks_waiting_on_the_dense_schedule()
     assert waited < 5.0, "not the 10 s dense interval"
 
 
+@pytest.mark.slow
 def test_a_latency_bound_build_polls_about_once_per_image(project: ProjectDir) -> None:
     """24 images of 0.6 s, 4 at a time: fixed polling every 0.25 s would poll 3 times
     per image; the learned schedule polls the first batch densely, then about once."""

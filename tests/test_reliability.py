@@ -78,6 +78,7 @@ FAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_transient_faults(project: ProjectDir, run_cli: RunCli, served: Served,
                           fault: str) -> None:
@@ -98,6 +99,7 @@ def test_transient_faults(project: ProjectDir, run_cli: RunCli, served: Served,
     FAULT_FIGURES.append(dict(stats.faults))
 
 
+@pytest.mark.slow
 def test_failed_tasks_and_every_fault_together(
     project: ProjectDir, run_cli: RunCli, served: Served
 ) -> None:
@@ -161,6 +163,7 @@ long before the kill: the client journals an answer within milliseconds, so anyt
 older means the journal failed. The margin absorbs scheduling on a loaded 2-core box."""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("trial", range(trial_count()))
 def test_killed_at_a_random_moment_then_resumed(
     project: ProjectDir, isolated_environment: Path, trial: int
@@ -197,8 +200,8 @@ def test_killed_at_a_random_moment_then_resumed(
             "but never journaled")
     named = re.search(r"may have been charged twice: (.*?)\. An earlier build", err)
     unsure = set(named[1].split(", ")) if named else set()
-    for prompt, _, _ in orphans.values():  # "tile N of a large set"
-        assert f"grid[n={prompt.split()[1]}]" in unsure, (
+    for prompt, _, _ in orphans.values():  # "tile N of a reliability set"
+        assert f"tile[n={prompt.split()[1]}]" in unsure, (
             f"trial {trial}: a submit paid twice is not named as such ({prompt!r})")
     CRASH_FIGURES.append((trial, len(recorded) + len(orphans), len(recorded), len(orphans),
                           len(unsure)))

@@ -25,7 +25,8 @@ from assetbuild.errors import (
     TransientError,
 )
 from assetbuild.providers.answers import TaskStatus
-from assetbuild.providers.see2ai import RetryPolicy, See2AIClient
+from assetbuild.providers.retries import RetryPolicy
+from assetbuild.providers.see2ai import See2AIClient
 from assetbuild.uploads import prepare_upload
 
 T = TypeVar("T")

@@ -10,7 +10,8 @@ import asyncio
 
 import httpx
 
-from assetbuild.emulator.app import ConnectionDropped, Emulator, EmulatorConfig, EmulatorStats
+from assetbuild.emulator.app import ConnectionDropped, Emulator
+from assetbuild.emulator.config import EmulatorConfig, EmulatorStats
 from assetbuild.emulator.contract import validate_input
 from assetbuild.providers.sockets import ANSWER_PROBE
 

@@ -3,7 +3,8 @@
 :mod:`~assetbuild.engine.builder` drives each image (cache, resume, submit, poll,
 download, lock); :mod:`~assetbuild.engine.submits` decides what may still be sent and
 sends it so that no paid task is lost; :mod:`~assetbuild.engine.watch` polls tasks to
-their end.
+their end; :mod:`~assetbuild.engine.results` puts results in place and records them;
+:mod:`assetbuild.lockflush` writes the lockfile now and then.
 """
 
 from assetbuild.engine.builder import BuildContext, Builder

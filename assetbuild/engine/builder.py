@@ -12,16 +12,14 @@ safe in between.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from assetbuild.cache import ResultCache
 from assetbuild.cost import Prices
+from assetbuild.engine.results import Results
 from assetbuild.engine.submits import Submitter
 from assetbuild.engine.watch import TaskWatcher
 from assetbuild.errors import (
@@ -34,23 +32,16 @@ from assetbuild.errors import (
     TaskGone,
     Unreachable,
 )
-from assetbuild.hashing import locked_spec, spec_hash
-from assetbuild.journal import Journal, JournalUnwritable
-from assetbuild.lockfile import LockEntry, OutputRecord
+from assetbuild.hashing import spec_hash
+from assetbuild.journal import Journal
+from assetbuild.lockfile import LockEntry
 from assetbuild.lockflush import LockfileFlusher
 from assetbuild.outcomes import (
     BuildEvent,
     BuildOptions,
     BuildReport,
     ImageResult,
-    Outcome,
     Reporter,
-)
-from assetbuild.outputs import (
-    derive_outputs,
-    place_download,
-    restore_many_from_cache,
-    restore_outputs,
 )
 from assetbuild.plan import ImageStatus, Plan, image_spec
 from assetbuild.project import Project, image_request
@@ -138,6 +129,10 @@ class Builder:
             warn=lambda message: self.report(BuildEvent("warning", lockfile_path.name,
                                                         message)),
             only_recorded=options.shard is not None)
+        self.results = Results(
+            self.root, self.provider, plan.provider, (self.cache, journal, self.digests),
+            self.lock, lambda: self.client, self.report,
+            lambda: self.submits.after_submits(self.watch.polls.typical or 0.0))
         self._balance_error: BalanceError | None = None
         self.unanswered: tuple[str, ...] = ()
         """Images whose submit, sent by an earlier build, never had its answer journaled."""
@@ -224,37 +219,15 @@ class Builder:
             self.journal.forget(*settled, *(digest for digest, _ in intents))
 
     def _restore_from_cache(self) -> set[str]:
-        """Restore, many at a time, the outputs the cache holds; return the images done.
-
-        One plain pass instead of an asyncio task per image: restoring 10,000 deleted
-        outputs is file work, not network work.
-        """
-        items = [i for i in self.plan.images if i.action == "restore" and i.entry is not None]
-        work = [(i.image.output_paths(len(i.entry.outputs)), i.entry.outputs)  # type: ignore[union-attr]
-                for i in items]
-        done: set[str] = set()
-        prefix = f"{self.root}{os.sep}"  # digest keys as the plan makes them
-        for item, (paths, records), stats in zip(
-                items, work, restore_many_from_cache(self.root, work, self.cache), strict=True):
-            if stats is None:
-                continue
-            assert item.entry is not None
-            for path, record, stat in zip(paths, records, stats, strict=True):
-                self.digests.remember(prefix + path, record.sha256, stat)
-            entry = item.entry
-            if any(path != record.path for path, record in zip(paths, records, strict=True)):
-                entry = _with_outputs(entry, tuple(
-                    OutputRecord(p, r.sha256, r.bytes) for p, r in zip(paths, records,
-                                                                       strict=True)))
-            if not self._derived_current(item.image, entry):
-                entry = self._with_derived(entry, derive_outputs(self.root, item.image))
-            self.lock.record(item.name, entry)
-            result = ImageResult(item.name, "restored", "from the local cache")
-            self.shared.results[item.name] = result
-            self.shared.done[item.name].set()
-            self.report(BuildEvent("finished", item.name, result.message, result))
-            done.add(item.name)
-        return done
+        """Restore in one pass what the cache holds; return the images done."""
+        done = self.results.restore_from_cache(
+            [i for i in self.plan.images if i.action == "restore"])
+        for name in done:
+            result = ImageResult(name, "restored", "from the local cache")
+            self.shared.results[name] = result
+            self.shared.done[name].set()
+            self.report(BuildEvent("finished", name, result.message, result))
+        return set(done)
 
     async def _image(self, item: ImageStatus) -> None:
         try:
@@ -294,7 +267,7 @@ class Builder:
         if item.action == "restore":
             assert item.entry is not None
             try:
-                return await self._restore(item.image, item.entry, "restored")
+                return await self.results.restore(item.image, item.entry, "restored")
             except DownloadError as exc:
                 if not self.generate:
                     raise ImageFailed(f"{exc}; run `assetbuild build --force '{item.name}'` "
@@ -304,35 +277,17 @@ class Builder:
                 return await self._build(item.image, regenerate=True)
         return await self._build(item.image)
 
-    async def _restore(self, image: ResolvedImage, entry: LockEntry,
-                       outcome: Outcome, journaled_spec: str | None = None) -> ImageResult:
-        """Put ``entry``'s outputs in place (cache, else its URLs) and record it;
-        ``journaled_spec``: the journal's entry for it is dropped once the lockfile
-        holds it."""
-        paths = image.output_paths(len(entry.outputs))
-        records = await restore_outputs(self.root, paths, entry.outputs, entry.result_urls,
-                                        self.cache, lambda: self.client)
-        for record in records:
-            self.digests.remember(self.root / record.path, record.sha256)
-        entry = _with_outputs(entry, records)
-        if not self._derived_current(image, entry):
-            # Pillow's work in a thread; the digest table stays with the event loop.
-            entry = self._with_derived(
-                entry, await asyncio.to_thread(derive_outputs, self.root, image))
-        self.lock.record(image.name, entry, finished_spec=journaled_spec)
-        return ImageResult(image.name, outcome, "from the local cache or the locked URLs")
-
     async def _build(self, image: ResolvedImage, *, regenerate: bool = False) -> ImageResult:
-        dep_urls = {d: _first_url(self.lock.entries.get(d)) for d in image.dependencies}
+        dep_urls = self.results.dependency_urls(image)
         spec = image_spec(image, self.plan.provider, dep_urls)
         digest = spec_hash(spec)
         current = self.lock.entries.get(image.name)
         if not (self.options.force or regenerate):
             if current is not None and current.spec_hash == digest:
-                return await self._restore(image, current, "up-to-date")
+                return await self.results.restore(image, current, "up-to-date")
             cached = self.cache.entry(digest)
             if cached is not None:
-                return await self._restore(image, LockEntry.from_toml(cached), "cached")
+                return await self.results.restore(image, LockEntry.from_toml(cached), "cached")
         journaled = self.journal.get(digest)
         if journaled is not None and journaled.state == "done":
             if self.options.force or regenerate:  # a result seen already: not a new one
@@ -340,7 +295,7 @@ class Builder:
                 journaled = None
             else:
                 entry = LockEntry.from_toml(journaled.lock_entry)
-                return await self._restore(image, entry, "resumed", journaled_spec=digest)
+                return await self.results.restore(image, entry, "resumed", journaled_spec=digest)
         try:
             async with self.in_flight:
                 status, request, resumed = await self._submit_or_resume(image, digest,
@@ -393,7 +348,7 @@ class Builder:
             if ref.kind == "url":
                 urls.append(ref.value)
             elif ref.kind == "image":
-                url = _first_url(self.lock.entries.get(ref.value))
+                url = self.results.dependency_urls(image).get(ref.value)
                 if url is None:
                     raise ImageFailed(f"image:{ref.value} has no result URL")
                 urls.append(url)
@@ -425,77 +380,4 @@ class Builder:
             self.journal.forget(digest)
             reason = status.error or f"the task ended as {status.raw_state!r} with no result"
             raise ImageFailed(f"task {status.task_id} failed: {reason}")
-        records = await self._download_results(image, status)
-        provider, locked_digest = self.provider.locks_as(status.emulated), digest
-        if provider != self.plan.provider:  # placeholders: lock them as such
-            spec = image_spec(image, provider, {d: _first_url(self.lock.entries.get(d))
-                                                for d in image.dependencies})
-            locked_digest = spec_hash(spec)
-        entry = LockEntry(
-            spec_hash=locked_digest, provider=provider, task_id=status.task_id,
-            state=status.raw_state or "completed", model=status.model,
-            result_urls=status.result_urls, request=request, outputs=records,
-            spec=locked_spec(spec), cost_points=status.cost_points, cost_time=status.cost_time,
-            input_tokens=status.input_tokens, output_tokens=status.output_tokens,
-            total_tokens=status.total_tokens, warnings=status.warnings)
-        if image.derived_outputs():  # Pillow's work, in a thread
-            entry = self._with_derived(
-                entry, await asyncio.to_thread(derive_outputs, self.root, image))
-        table = entry.to_toml()
-        kept = await asyncio.to_thread(self._keep, digest, locked_digest, table, records)
-        if kept is not None:
-            self.report(BuildEvent("warning", image.name, kept))
-        self.lock.record(image.name, entry, finished_spec=digest)
-        for warning in status.warnings:
-            self.report(BuildEvent("warning", image.name, warning))
-        return ImageResult(image.name, "resumed" if resumed else "built",
-                           f"task {status.task_id}", status.cost_points or 0, status.warnings)
-
-    async def _download_results(self, image: ResolvedImage,
-                                status: TaskStatus) -> tuple[OutputRecord, ...]:
-        """Download a finished task's results into the image's outputs (the file work
-        in a thread: the event loop stays free to journal the answers of submits)."""
-        records = []
-        for path, url in zip(image.output_paths(len(status.result_urls)), status.result_urls,
-                             strict=True):
-            destination = self.root / path  # the download makes its folder if missing
-            await self.submits.after_submits(self.watch.polls.typical or 0.0)
-            download = await self.client.download(url, destination)
-            sha, size = await asyncio.to_thread(place_download, download, destination)
-            self.digests.remember(destination, sha)
-            records.append(OutputRecord(path, sha, size))
-        return tuple(records)
-
-    def _keep(self, digest: str, locked_digest: str, table: dict[str, Any],
-              records: tuple[OutputRecord, ...]) -> str | None:
-        """Put a result in the cache and mark its journal entry done (SQLite and file
-        copies: run in a thread); return a warning if the cache refused it."""
-        warning = None
-        try:
-            self.cache.put(locked_digest, table, [(self.root / r.path, r.sha256, r.bytes)
-                                                  for r in records])
-        except (sqlite3.Error, OSError) as exc:  # the result is on disk and in the lockfile
-            warning = f"not kept in the result cache: {exc}"
-        with contextlib.suppress(JournalUnwritable):  # kept in memory; retried at the end
-            self.journal.done(digest, table)
-        return warning
-
-    def _derived_current(self, image: ResolvedImage, entry: LockEntry) -> bool:
-        """Whether the entry's derived files are the ones asked for, with their bytes."""
-        expected = [path for path, _, _ in image.derived_outputs()]
-        return [r.path for r in entry.derived] == expected and all(
-            self.digests.digest(self.root / r.path) == r.sha256 for r in entry.derived)
-
-    def _with_derived(self, entry: LockEntry, derived: tuple[OutputRecord, ...]) -> LockEntry:
-        for record in derived:
-            self.digests.remember(self.root / record.path, record.sha256)
-        return replace(entry, derived=derived)
-
-
-def _first_url(entry: LockEntry | None) -> str | None:
-    return entry.result_urls[0] if entry and entry.result_urls else None
-
-
-def _with_outputs(entry: LockEntry, outputs: tuple[OutputRecord, ...]) -> LockEntry:
-    return replace(entry, outputs=outputs)
-
+        return await self.results.finish(image, spec, digest, status, request, resumed)

@@ -29,14 +29,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import os
-import random
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
@@ -51,10 +46,8 @@ from assetbuild.errors import (
     RequestRejected,
     SubmitUncertain,
     TaskGone,
-    TransientError,
     Unreachable,
 )
-from assetbuild.fsutil import open_temp_beside
 from assetbuild.providers.addresses import normalise_host, public_address
 from assetbuild.providers.answers import (
     Clean,
@@ -68,67 +61,27 @@ from assetbuild.providers.answers import (
 from assetbuild.providers.bodies import (
     BadEncoding,
     BodyTooLarge,
-    decoded_chunks,
     read_capped,
     with_body,
 )
-from assetbuild.providers.safety import check_download_url, verify_image
+from assetbuild.providers.downloads import Download, RetryableDownload, save_download
+from assetbuild.providers.retries import (
+    CUT_OFF,
+    NOTHING_SENT,
+    RequestCounts,
+    RetryPolicy,
+    Tries,
+    describe,
+)
+from assetbuild.providers.safety import check_download_url
 from assetbuild.providers.sockets import ANSWER_PROBE, AnswerProbe
 from assetbuild.uploads import UploadFile
 
-NOTHING_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 UNREACHABLE_AFTER = 3
 """Connection failures in a row (across all requests) after which the API's host is
 taken as unreachable and nothing more is sent to it."""
-"""Failures before the request left: resent like any idempotent request."""
-CUT_OFF = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.WriteTimeout)
-"""Connection failures that may come before any answer: a submit is resent (at most
-``submit_resends`` times) only if our sockets saw not one byte of the answer."""
 
 Sleep = Callable[[float], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how long to retry transient failures."""
-
-    attempts: int = 6
-    """Tries on server errors and connection failures."""
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-    max_retry_after: float = 120.0
-    rate_limited_attempts: int = 30
-    """Tries on 429: "try later" is not a failure, so it has its own, larger allowance."""
-    submit_resends: int = 2
-    """Resends of a submit whose connection failed before any byte of its answer."""
-    request_deadline: float = 120.0
-    """Seconds one try of an API request may take in all, however the server trickles."""
-    download_deadline: float = 600.0
-    """Seconds one try of a download may take in all."""
-
-    def backoff(self, attempt: int) -> float:
-        """Full-jitter exponential backoff for retry number ``attempt`` (0-based)."""
-        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
-
-
-@dataclass
-class RequestCounts:
-    """What one client retried, by cause (``429``, ``500``, ``connection``...), and how
-    many submits it resent: for the build's summary and ``--json``."""
-
-    retries: Counter[str] = field(default_factory=Counter)
-    resent_submits: int = 0
-
-
-@dataclass(frozen=True)
-class Download:
-    """A downloaded result: a verified image in a temporary file beside its destination."""
-
-    path: Path
-    sha256: str
-    size: int
-    kind: str
-    """``png``, ``jpeg`` or ``webp``."""
 
 
 class See2AIClient:
@@ -256,7 +209,7 @@ class See2AIClient:
         """One API request, retried as the module's policy says; ``submit``: it may
         create (and charge) something, so it is resent only when that provably did not
         happen."""
-        tries = _Tries(self.retry, counts=self.counts)
+        tries = Tries(self.retry, counts=self.counts)
         resends = 0
         while True:
             if self._unreachable is not None:
@@ -267,7 +220,7 @@ class See2AIClient:
                 async with self._connection() as http:
                     response = await self._exchange(http, method, url, **kwargs)
             except (httpx.TransportError, TimeoutError) as exc:
-                why = _describe(exc)
+                why = describe(exc)
                 self._count_connect_failure(exc, why)
                 if submit and not isinstance(exc, NOTHING_SENT):
                     unanswered = (isinstance(exc, CUT_OFF) and probe.observed
@@ -370,15 +323,15 @@ class See2AIClient:
         of a sane size. The caller renames ``Download.path`` into place.
         """
         shown = self._clean(url)[:300]
-        tries = _Tries(self.retry, give_up=lambda why: DownloadError(
+        tries = Tries(self.retry, give_up=lambda why: DownloadError(
             f"could not download {shown}: {why}"), counts=self.counts)
         while True:
             try:
                 async with asyncio.timeout(self.retry.download_deadline):
                     return await self._download_once(url, destination)
-            except (httpx.TransportError, _RetryableDownload, TimeoutError) as exc:
-                limited = isinstance(exc, _RetryableDownload) and exc.rate_limited
-                why = _describe(exc)
+            except (httpx.TransportError, RetryableDownload, TimeoutError) as exc:
+                limited = isinstance(exc, RetryableDownload) and exc.rate_limited
+                why = describe(exc)
                 await self._pause(url, why, tries.failed(why, rate_limited=limited))
 
     async def _download_once(self, url: str, destination: Path) -> Download:
@@ -391,7 +344,8 @@ class See2AIClient:
                     if response.is_redirect and "location" in response.headers:
                         url = urljoin(url, response.headers["location"])
                         continue
-                    return await self._save(response, url, destination)
+                    return await save_download(response, destination, self.max_download_bytes,
+                                               self._clean(url)[:300])
                 finally:
                     await response.aclose()
         raise DownloadError(f"too many redirects from {self._clean(url)[:300]}")
@@ -406,113 +360,9 @@ class See2AIClient:
         if host != self._api_host and self._settings["transport"] is None:
             await public_address(host, parts.port or (443 if parts.scheme == "https" else 80))
 
-    async def _save(self, response: httpx.Response, url: str, destination: Path) -> Download:
-        code = response.status_code
-        shown = self._clean(url)[:300]
-        if code == 429 or code >= 500:
-            raise _RetryableDownload(f"HTTP {code}", rate_limited=code == 429)
-        if code != 200:
-            raise DownloadError(f"{shown} answered HTTP {code}", status=code)
-        expected = _content_length(response)
-        if expected is not None and expected > self.max_download_bytes:
-            raise DownloadError(f"{shown} is larger than the {self.max_download_bytes} byte cap")
-        fd, tmp = open_temp_beside(destination)
-        try:
-            received = [0]
-            with os.fdopen(fd, "wb") as handle:
-                digest, size, first = await self._stream_to(response, handle, received)
-            if expected is not None and received[0] != expected:
-                raise _RetryableDownload(f"truncated: {received[0]} of {expected} bytes")
-            # An image that came in one chunk is checked from memory, not read again;
-            # Pillow's work in a thread, so the event loop stays free for answers.
-            kind = await asyncio.to_thread(verify_image, first if len(first) == size else tmp)
-        except BodyTooLarge:
-            tmp.unlink(missing_ok=True)
-            raise DownloadError(f"{shown} is larger than the {self.max_download_bytes} "
-                                "byte cap") from None
-        except BadEncoding as exc:
-            tmp.unlink(missing_ok=True)
-            raise DownloadError(f"{shown}: {exc}") from None
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        return Download(tmp, digest, size, kind)
-
-    async def _stream_to(self, response: httpx.Response, handle: BinaryIO,
-                         received: list[int]) -> tuple[str, int, bytes]:
-        """Write the decoded body to ``handle``; its sha256, its size and its first chunk
-        (``received`` counts the bytes on the wire)."""
-        digest = hashlib.sha256()
-        size = 0
-        first = b""
-        async for chunk in decoded_chunks(response, self.max_download_bytes, received):
-            size += len(chunk)
-            digest.update(chunk)
-            handle.write(chunk)
-            first = first or chunk
-        return digest.hexdigest(), size, first
-
-
-def _content_length(response: httpx.Response) -> int | None:
-    value = response.headers.get("content-length")
-    if value is None:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        return None
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError) and not str(exc):
-        return "no complete answer within the deadline"
-    return str(exc) or type(exc).__name__
-
-
 def _uncertain(why: str, probe: AnswerProbe) -> SubmitUncertain:
     began = "its answer had begun" if probe.received else "no answer came"
     return SubmitUncertain(
         f"the submit failed after it was sent ({why}; {began}); the API may have created "
         "and charged a task that assetbuild cannot see. It was not resubmitted: run the "
         "build again to submit it anew")
-
-
-class _RetryableDownload(Exception):
-    """A download failure worth another try (server error, truncated body, 429)."""
-
-    def __init__(self, message: str, *, rate_limited: bool = False) -> None:
-        super().__init__(message)
-        self.rate_limited = rate_limited
-
-
-class _Tries:
-    """Counts the tries of one request: failures and rate limits have separate allowances."""
-
-    def __init__(self, policy: RetryPolicy,
-                 give_up: Callable[[str], Exception] | None = None,
-                 counts: RequestCounts | None = None) -> None:
-        self.policy = policy
-        self.failures = 0
-        self.rate_limits = 0
-        self.give_up = give_up or (lambda why: TransientError(why))
-        self.counts = counts
-
-    @property
-    def attempt(self) -> int:
-        """How many tries have failed so far (for the backoff)."""
-        return self.failures + self.rate_limits
-
-    def failed(self, why: str, *, rate_limited: bool = False, delay: float | None = None,
-               cause: str | None = None) -> float:
-        """Record a failed try; the delay before the next, or raise when the allowance ends."""
-        if self.counts is not None:
-            self.counts.retries[cause or ("429" if rate_limited else "connection")] += 1
-        if rate_limited:
-            self.rate_limits += 1
-            spent, allowed = self.rate_limits, self.policy.rate_limited_attempts
-        else:
-            self.failures += 1
-            spent, allowed = self.failures, self.policy.attempts
-        if spent >= allowed:
-            raise self.give_up(f"gave up after {spent} attempts ({why})")
-        return delay if delay is not None else self.policy.backoff(spent - 1)

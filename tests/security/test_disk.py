@@ -12,6 +12,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from assetbuild.emulator import Emulator, EmulatorConfig
 from assetbuild.emulator.server import BackgroundEmulator
 from tests.conftest import ProjectDir
@@ -35,6 +37,7 @@ def _printed_task_ids(err: str) -> int:
     return sum(1 for line in lines if re.fullmatch(r"  \S+: task \S+", line))
 
 
+@pytest.mark.slow
 def test_a_full_disk_stops_submitting_and_loses_no_paid_task(
         project: ProjectDir, isolated_environment: Path) -> None:
     grid(project, 40, jobs=4)

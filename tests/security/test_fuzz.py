@@ -124,6 +124,7 @@ FUZZ = settings(deadline=None, database=None,
                                        HealthCheck.function_scoped_fixture])
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=300)
 @given(case=projects())
 def test_generated_manifests_never_crash(case: tuple[dict[str, Any], dict[str, Any] | None],

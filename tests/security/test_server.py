@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 import pytest
 
 from assetbuild.errors import ApiError, AuthError, DownloadError, SubmitUncertain
-from assetbuild.providers.see2ai import RetryPolicy, See2AIClient
+from assetbuild.providers.retries import RetryPolicy
+from assetbuild.providers.see2ai import See2AIClient
 from tests.security.hostile import (
     Request,
     hostile_server,

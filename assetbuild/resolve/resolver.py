@@ -1,9 +1,5 @@
-"""Turn a manifest into resolved images: matrices expanded, templates rendered,
-references classified and hashed, outputs placed, dependencies ordered.
-
-Every problem found is collected and raised as one ManifestError, before any
-network call.
-"""
+"""The resolver: each image declaration expanded, rendered and checked, every problem
+collected (the images it makes are :mod:`assetbuild.resolve.images`)."""
 
 from __future__ import annotations
 
@@ -11,17 +7,22 @@ import itertools
 import re
 import unicodedata
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 from assetbuild._types import ASPECT_RATIOS, MAX_PROMPT_CHARS, RESOLUTIONS
-from assetbuild.errors import ManifestError, Problem, TemplateProblem
-from assetbuild.formats import BY_NAME, BY_SUFFIX, OUTPUT_SUFFIXES
+from assetbuild.errors import Problem, TemplateProblem
+from assetbuild.formats import OUTPUT_SUFFIXES
 from assetbuild.fsutil import relative_path_problem, resolve_inside
 from assetbuild.hashing import sha256_file, stat_key
 from assetbuild.manifest import ImageDecl, Manifest, matrix_label
+from assetbuild.resolve.images import (
+    Reference,
+    ResolutionInputs,
+    ResolvedImage,
+    picture_width,
+)
 from assetbuild.suggest import did_you_mean
 from assetbuild.uploads import upload_problem
 
@@ -29,170 +30,6 @@ MAX_FIELD_CHARS = 1_000
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9_.-]+")
 _URL_UNSAFE = re.compile(r'[\[\]:=,*?"<>|#% ]')
 _NUMBERED = re.compile(r"(.+)-([2-9]|1[0-6])")
-
-
-@dataclass(frozen=True)
-class Reference:
-    """One reference image: a URL, another image of the manifest, or a local file."""
-
-    kind: Literal["url", "image", "file"]
-    value: str
-    """The URL, the image name, or the file's path relative to the manifest's folder."""
-    sha256: str | None = None
-    """The local file's content digest (files only)."""
-
-
-@dataclass(frozen=True)
-class ResolvedImage:
-    """An image with every template rendered: exactly what would be requested."""
-
-    name: str
-    base_name: str
-    prompt: str
-    aspect_ratio: str
-    resolution: str
-    references: tuple[Reference, ...]
-    output: str
-    """The primary output path, relative to the manifest's folder (POSIX)."""
-    sizes: tuple[int, ...] = ()
-    formats: tuple[str, ...] = ()
-
-    def derived_outputs(self) -> list[tuple[str, int | None, str]]:
-        """(path, width or None, format) of each file derived from the primary output:
-        every requested format at full size and at each width; ``hero-640w.webp``."""
-        if not self.sizes and not self.formats:
-            return []  # the common case, asked for 10,000 times by a no-op check
-        primary = PurePosixPath(self.output)
-        own = BY_SUFFIX[primary.suffix.lower()].name
-        derived = []
-        for fmt in dict.fromkeys((own, *self.formats)):
-            for width in (None, *self.sizes):
-                if fmt == own and width is None:
-                    continue
-                stem = f"{primary.stem}-{width}w" if width else primary.stem
-                suffix = primary.suffix if fmt == own else BY_NAME[fmt].suffixes[0]
-                derived.append((str(primary.with_name(stem + suffix)), width, fmt))
-        return derived
-
-    @property
-    def dependencies(self) -> tuple[str, ...]:
-        """Names of the images this one references with ``image:NAME``."""
-        return tuple(r.value for r in self.references if r.kind == "image")
-
-    def output_paths(self, count: int) -> list[str]:
-        """Output paths for ``count`` results: name.png, name-2.png, name-3.png, ..."""
-        if count == 1:
-            return [self.output]
-        primary = PurePosixPath(self.output)
-        return [self.output] + [
-            str(primary.with_name(f"{primary.stem}-{i}{primary.suffix}"))
-            for i in range(2, count + 1)
-        ]
-
-
-@dataclass(frozen=True)
-class ResolutionInputs:
-    """What a resolution read besides the manifest, to tell whether it still holds."""
-
-    files: tuple[tuple[str, tuple[int, int, int]], ...] = ()
-    """Template and reference files with their (size, mtime_ns, inode)."""
-    folders: tuple[tuple[str, str], ...] = ()
-    """Output folders and where they resolved to (symlinks followed)."""
-
-    def unchanged(self) -> bool:
-        """Whether every file and folder is as it was (one stat or resolve each)."""
-        try:
-            for name, key in self.files:
-                if stat_key(Path(name).stat()) != key:
-                    return False
-        except OSError:
-            return False
-        return all(str(Path(name).resolve()) == resolved for name, resolved in self.folders)
-
-
-@dataclass(frozen=True)
-class ResolvedManifest:
-    """All images of a manifest, in dependency order (every image after its references)."""
-
-    manifest: Manifest
-    images: tuple[ResolvedImage, ...]
-    inputs: ResolutionInputs = field(default_factory=ResolutionInputs)
-    warnings: tuple[str, ...] = ()
-    """What is allowed but unwise (an output name web servers refuse), to show."""
-    token: str = ""
-    """Names this resolution in the state folder (memos made from it carry it)."""
-
-    def by_name(self) -> dict[str, ResolvedImage]:
-        """Images keyed by name."""
-        return {image.name: image for image in self.images}
-
-
-def resolve_manifest(
-    manifest: Manifest, earlier_problems: list[Problem] | None = None
-) -> ResolvedManifest:
-    """Expand, render and check every image; raise ManifestError listing all problems.
-
-    ``earlier_problems`` (from validation) are reported together with these.
-    """
-    resolver = _Resolver(manifest)
-    resolver.problems.extend(earlier_problems or [])
-    resolver.check_written_folders()
-    images = [
-        image
-        for decl in manifest.images
-        for image in resolver.expand(decl)
-    ]
-    resolver.check_cross_references(images)
-    if resolver.problems:
-        raise ManifestError(resolver.problems)
-    ordered = order_by_dependencies(images, manifest)
-    return ResolvedManifest(manifest, tuple(ordered), resolver.inputs(),
-                            tuple(resolver.warnings[:20]))
-
-
-def order_by_dependencies(images: list[ResolvedImage], manifest: Manifest) -> list[ResolvedImage]:
-    """Images sorted so that each follows its dependencies; a cycle is a ManifestError."""
-    by_name = {image.name: image for image in images}
-    ordered: list[ResolvedImage] = []
-    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
-    for start in images:
-        if state.get(start.name) == 2:
-            continue
-        stack: list[tuple[str, Iterator[str]]] = [
-            (start.name, iter(by_name[start.name].dependencies))
-        ]
-        state[start.name] = 1
-        while stack:
-            name, deps = stack[-1]
-            dep = next(deps, None)
-            if dep is None:
-                stack.pop()
-                state[name] = 2
-                ordered.append(by_name[name])
-            elif state.get(dep) == 1:
-                path = [n for n, _ in stack]
-                cycle = [*path[path.index(dep):], dep]
-                raise ManifestError([Problem(
-                    manifest.path, "dependency cycle: " + " -> ".join(f"image:{n}" for n in cycle),
-                    image=dep, field="references",
-                )])
-            elif state.get(dep) != 2:
-                state[dep] = 1
-                stack.append((dep, iter(by_name[dep].dependencies)))
-    return ordered
-
-
-LONG_SIDE = {"1K": 1024, "2K": 2048, "4K": 4096}
-
-
-def picture_width(resolution: str, aspect: str) -> int:
-    """The width of a generated picture (the long side follows the resolution; for
-    ``auto``, the largest it can be)."""
-    long_side = LONG_SIDE[resolution]
-    if aspect == "auto":
-        return long_side
-    across, down = (int(n) for n in aspect.split(":"))
-    return long_side if across >= down else round(long_side * across / down)
 
 
 def _folded(path: str) -> str:
@@ -220,7 +57,9 @@ def default_output(decl: ImageDecl, matrix_values: Mapping[str, Any]) -> str:
     return f"{decl.name}-{'-'.join(labels)}.png"
 
 
-class _Resolver:
+class Resolver:
+    """Resolves one manifest's declarations, collecting every problem and warning."""
+
     def __init__(self, manifest: Manifest) -> None:
         from assetbuild.render import TemplateRenderer
 
