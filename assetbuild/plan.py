@@ -15,9 +15,10 @@ from typing import Any
 
 from assetbuild._types import IMAGE_ACTION, Action, Status
 from assetbuild.errors import UsageError
-from assetbuild.hashing import changed_fields, sha256_text, spec_document, spec_hash
+from assetbuild.hashing import changed_fields, sha256_text, spec_hash
 from assetbuild.lockfile import LockEntry, Lockfile
-from assetbuild.resolve import Reference, ResolvedImage, ResolvedManifest
+from assetbuild.resolve import ResolvedImage, ResolvedManifest
+from assetbuild.spec import image_spec
 from assetbuild.state import FileDigests
 from assetbuild.suggest import did_you_mean
 
@@ -95,28 +96,6 @@ class Plan:
     def up_to_date(self) -> bool:
         """Whether nothing needs doing."""
         return all(item.status == "up-to-date" for item in self.images)
-
-
-def reference_identity(ref: Reference, dependency_urls: Mapping[str, str | None]) -> dict[str, Any]:
-    """What a reference contributes to the spec hash."""
-    if ref.kind == "url":
-        return {"url": ref.value}
-    if ref.kind == "file":
-        return {"file": ref.value, "sha256": ref.sha256}
-    return {"image": ref.value, "url": dependency_urls.get(ref.value)}
-
-
-def image_spec(
-    image: ResolvedImage, provider: str, dependency_urls: Mapping[str, str | None]
-) -> dict[str, Any]:
-    """The spec document of ``image`` given the result URLs of its dependencies."""
-    return spec_document(
-        provider=provider,
-        prompt=image.prompt,
-        aspect_ratio=image.aspect_ratio,
-        resolution=image.resolution,
-        references=[reference_identity(r, dependency_urls) for r in image.references],
-    )
 
 
 def locked_urls(lockfile: Lockfile, names: Iterable[str]) -> dict[str, str | None]:

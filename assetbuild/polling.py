@@ -54,7 +54,7 @@ class PollSchedule:
         """The median observed duration, once at least one task has finished."""
         return statistics.median(self._durations) if self._durations else None
 
-    def delay(self, elapsed: float, polls: int) -> float:
+    def delay(self, elapsed: float) -> float:
         """Seconds to wait before the next poll of a task ``elapsed`` seconds old."""
         typical = self.typical
         if typical is None:

@@ -40,18 +40,6 @@ class _SpecHashMemo:
     hashes: dict[str, str]
 
 
-def image_request(
-    image: ResolvedImage, input_urls: list[str]
-) -> dict[str, Any]:
-    """The JSON body sent to the image action for ``image`` (``input_urls`` in order)."""
-    return {
-        "prompt": image.prompt,
-        "input_urls": input_urls,
-        "aspect_ratio": image.aspect_ratio,
-        "resolution": image.resolution,
-    }
-
-
 @dataclass(frozen=True)
 class Project:
     """A loaded, validated and resolved manifest."""
@@ -178,13 +166,7 @@ class Project:
         Local files show their cached upload URL, else ``upload:PATH``; ``image:NAME``
         references show the dependency's locked URL, else ``image:NAME``.
         """
+        from assetbuild.spec import image_request, input_urls
+
         dep_urls = locked_urls(lockfile, image.dependencies)
-        urls: list[str] = []
-        for ref in image.references:
-            if ref.kind == "url":
-                urls.append(ref.value)
-            elif ref.kind == "image":
-                urls.append(dep_urls.get(ref.value) or f"image:{ref.value}")
-            else:
-                urls.append(uploaded.get(ref.sha256 or "", f"upload:{ref.value}"))
-        return image_request(image, urls)
+        return image_request(image, input_urls(image, dep_urls, uploaded, preview=True))

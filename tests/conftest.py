@@ -122,8 +122,8 @@ def lock_as_built(project_dir: ProjectDir, provider: str | None = None) -> dict[
 
     from assetbuild.hashing import locked_spec, spec_hash
     from assetbuild.lockfile import LockEntry, OutputRecord, write_lockfile
-    from assetbuild.plan import image_spec
-    from assetbuild.project import Project, image_request
+    from assetbuild.project import Project
+    from assetbuild.spec import image_request, image_spec
 
     loaded = Project.load(project_dir.manifest)
     provider = loaded.provider(provider)

@@ -217,10 +217,9 @@ def test_journaled_task_is_resumed_not_resubmitted(
     from assetbuild.emulator import IN_PROCESS_BASE_URL, EmulatorTransport
     from assetbuild.hashing import spec_hash
     from assetbuild.journal import Journal
-    from assetbuild.plan import image_spec
-    from assetbuild.project import image_request
     from assetbuild.providers import EMULATOR_KEY
     from assetbuild.providers.see2ai import See2AIClient
+    from assetbuild.spec import image_request, image_spec
 
     project.write_manifest('version = 1\n[images.solo]\nprompt = "a solo image"\n')
     loaded = Project.load(project.manifest)

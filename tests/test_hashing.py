@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assetbuild.hashing import canonical_json, changed_fields, locked_spec, spec_document
-from assetbuild.plan import image_spec
 from assetbuild.project import Project
+from assetbuild.spec import image_spec
 
 ASPECTS = ["auto", "1:1", "9:16", "16:9", "4:3", "3:4"]
 RESOLUTIONS = ["1K", "2K", "4K"]

@@ -17,8 +17,8 @@ from tests.conftest import ProjectDir
 def test_polls_densely_until_a_duration_is_learned() -> None:
     schedule = PollSchedule(initial=0.5)
     assert schedule.typical is None
-    assert 0.45 <= schedule.delay(elapsed=0.0, polls=0) <= 0.55
-    assert schedule.delay(elapsed=100.0, polls=30) <= MAX_DELAY * 1.1
+    assert 0.45 <= schedule.delay(elapsed=0.0) <= 0.55
+    assert schedule.delay(elapsed=100.0) <= MAX_DELAY * 1.1
 
 
 def test_polls_just_after_the_typical_duration_then_back_off() -> None:
@@ -26,11 +26,11 @@ def test_polls_just_after_the_typical_duration_then_back_off() -> None:
     for seconds in (1.9, 2.0, 2.1):
         schedule.observe(seconds)
     assert schedule.typical == 2.0
-    first = schedule.delay(elapsed=0.0, polls=0)
+    first = schedule.delay(elapsed=0.0)
     assert 2.0 < first <= 2.05, "one poll, just after the typical duration"
-    assert schedule.delay(elapsed=first, polls=1) <= 0.05, "a late task is polled soon"
-    assert schedule.delay(elapsed=40.0, polls=5) == 0.25 * (40.0 - 2.0), "grows when overdue"
-    assert schedule.delay(elapsed=100.0, polls=9) == MAX_DELAY
+    assert schedule.delay(elapsed=first) <= 0.05, "a late task is polled soon"
+    assert schedule.delay(elapsed=40.0) == 0.25 * (40.0 - 2.0), "grows when overdue"
+    assert schedule.delay(elapsed=100.0) == MAX_DELAY
 
 
 def test_the_first_finished_task_wakes_the_tasks_waiting_on_the_dense_schedule() -> None:

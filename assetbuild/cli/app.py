@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from assetbuild import __version__
+from assetbuild._types import PROVIDERS
 from assetbuild.errors import (
     AssetbuildError,
     AuthError,
@@ -82,7 +83,7 @@ def json_option(func: F) -> F:
 
 def provider_option(func: F) -> F:
     """``--provider``: override the manifest's provider."""
-    return click.option("--provider", type=click.Choice(["see2ai", "emulator"]),
+    return click.option("--provider", type=click.Choice(PROVIDERS),
                         help="Override settings.provider.")(func)
 
 

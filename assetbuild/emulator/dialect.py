@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any, Literal
 
 Dialect = Literal["vendor", "platform"]
-DIALECTS: tuple[Dialect, ...] = ("vendor", "platform")
 
 PLATFORM_STATUS = {"pending": "RUNNING", "processing": "RUNNING", "completed": "SUCCESS",
                    "failed": "FAILED"}

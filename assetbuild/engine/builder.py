@@ -43,11 +43,12 @@ from assetbuild.outcomes import (
     ImageResult,
     Reporter,
 )
-from assetbuild.plan import ImageStatus, Plan, image_spec
-from assetbuild.project import Project, image_request
+from assetbuild.plan import ImageStatus, Plan
+from assetbuild.project import Project
 from assetbuild.providers.answers import valid_task_id
 from assetbuild.resolve import ResolvedImage
 from assetbuild.shard import shard_path
+from assetbuild.spec import InputMissing, image_request, image_spec, input_urls, local_files
 from assetbuild.state import FileDigests
 from assetbuild.uploads import prepare_upload
 
@@ -343,18 +344,12 @@ class Builder:
                               "the API had charged it)") from None
 
     async def _input_urls(self, image: ResolvedImage) -> list[str]:
-        urls = []
-        for ref in image.references:
-            if ref.kind == "url":
-                urls.append(ref.value)
-            elif ref.kind == "image":
-                url = self.results.dependency_urls(image).get(ref.value)
-                if url is None:
-                    raise ImageFailed(f"image:{ref.value} has no result URL")
-                urls.append(url)
-            else:
-                urls.append(await self._uploaded(ref.value, ref.sha256 or ""))
-        return urls
+        uploaded = {ref.sha256 or "": await self._uploaded(ref.value, ref.sha256 or "")
+                    for ref in local_files(image)}
+        try:
+            return input_urls(image, self.results.dependency_urls(image), uploaded)
+        except InputMissing as exc:
+            raise ImageFailed(str(exc)) from None
 
     async def _uploaded(self, path: str, digest: str) -> str:
         """The hosted URL of a local reference: uploaded once per content and account

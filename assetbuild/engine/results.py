@@ -23,7 +23,8 @@ from assetbuild.outputs import (
     restore_many_from_cache,
     restore_outputs,
 )
-from assetbuild.plan import ImageStatus, image_spec
+from assetbuild.plan import ImageStatus
+from assetbuild.spec import image_spec
 
 if TYPE_CHECKING:
     from pathlib import Path

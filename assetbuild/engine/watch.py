@@ -38,7 +38,7 @@ class TaskWatcher:
             age, waited = time.time() - submitted_at, time.time() - started
             if waited > self.timeout:
                 raise self._overdue(task_id)
-            delay = 0.0 if resumed and polls == 0 else self.polls.delay(age, polls)
+            delay = 0.0 if resumed and polls == 0 else self.polls.delay(age)
             if not await self.polls.wait(delay):
                 continue  # the first task finished: wait on the learned schedule instead
             try:  # a status answer that trickles must not outlast the image's timeout

@@ -14,9 +14,9 @@ import pytest
 from assetbuild.emulator import IN_PROCESS_BASE_URL
 from assetbuild.hashing import spec_hash
 from assetbuild.journal import Journal
-from assetbuild.plan import image_spec
-from assetbuild.project import Project, image_request
+from assetbuild.project import Project
 from assetbuild.providers import EMULATOR_KEY
+from assetbuild.spec import image_request, image_spec
 from tests.conftest import ProjectDir, RunCli
 from tests.security.hostile import Request, hostile_server, json_response, png_bytes, response
 
