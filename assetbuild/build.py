@@ -22,8 +22,11 @@ if TYPE_CHECKING:
     from assetbuild.outcomes import BuildOptions, BuildReport, Reporter
     from assetbuild.plan import Plan
     from assetbuild.project import Project
+    from assetbuild.remote import RemoteStore
 
 LOCK_NAME = "build.lock"
+SWITCH_INTERVAL = 0.0005
+"""Seconds a thread may hold the GIL while another waits for it, during a build."""
 
 
 @dataclass(frozen=True)
@@ -129,8 +132,11 @@ def pull(
     cache_dir: Path | None = None,
     wait: bool = True,
     on_plan: Callable[[Plan], None] | None = None,
+    remote: str | None = None,
 ) -> BuildReport:
-    """Restore missing or modified outputs from the cache or the locked URLs; never generate."""
+    """Restore missing or modified outputs from the local cache, the team's remote (the
+    URL ``remote``, else the environment's or the settings'), or the locked URLs; never
+    generate."""
     from dataclasses import replace
 
     from assetbuild.outcomes import BuildOptions, ImageResult
@@ -144,8 +150,9 @@ def pull(
         unbuilt = [ImageResult(i.name, "skipped", f"{i.status}: {i.reason}; pull never "
                                f"generates, run `assetbuild build '{i.name}'`")
                    for i in plan.images if i.action == "build"]
-        report = _run(project, replace(plan, images=wanted), BuildOptions(provider=provider),
-                      reporter, None, environ, cache_dir, generate=False)
+        options = BuildOptions(provider=provider, remote=remote, remote_readonly=True)
+        report = _run(project, replace(plan, images=wanted), options, reporter, None, environ,
+                      cache_dir, generate=False)
     return replace(report, results=report.results + tuple(unbuilt), generated=False)
 
 
@@ -159,8 +166,24 @@ def _run(
     if all(item.action == "none" for item in plan.images):
         results = tuple(ImageResult(i.name, "up-to-date") for i in plan.images)
         return BuildReport(results, 0.0)
-    return asyncio.run(_run_async(project, plan, options, reporter, emulator, environ,
-                                  cache_dir, generate, lock))
+    with _prompt_event_loop():
+        return asyncio.run(_run_async(project, plan, options, reporter, emulator, environ,
+                                      cache_dir, generate, lock))
+
+
+@contextlib.contextmanager
+def _prompt_event_loop() -> Iterator[None]:
+    """Hand the GIL back to the event loop within SWITCH_INTERVAL while the build's
+    threads hash, copy and decode files: CPython's default (5 ms) would let a worker
+    thread hold a submit's answer that long before the loop journals it."""
+    import sys
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
 
 
 async def _run_async(
@@ -182,7 +205,8 @@ async def _run_async(
     digests = FileDigests(store)
     builder = Builder(BuildContext(
         project, plan, provider, cache, journal, digests, options, reporter,
-        generate=generate, lock_intact=lock.intact if lock else None, emulator=emulator))
+        generate=generate, lock_intact=lock.intact if lock else None, emulator=emulator,
+        remote=_open_remote(project, options, environ)))
     try:
         return await builder.run()
     finally:
@@ -191,6 +215,15 @@ async def _run_async(
         store.close()
         journal.close()
         cache.close()
+
+
+def _open_remote(project: Project, options: BuildOptions,
+                 environ: Mapping[str, str] | None) -> RemoteStore | None:
+    from assetbuild.remote import remote_config
+
+    config = remote_config(project.manifest.settings, options.remote, options.remote_readonly,
+                           environ)
+    return config.open() if config is not None else None
 
 
 def _open_cache(cache_dir: Path | None, environ: Mapping[str, str] | None) -> ResultCache:

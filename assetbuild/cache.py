@@ -77,6 +77,11 @@ class ResultCache:
             if encoded is not None:
                 self._cache.set(f"spec:{spec_hash}", encoded)
 
+    def put_blob(self, sha256: str, data: bytes) -> None:
+        """Cache bytes the caller has verified against ``sha256`` (from the remote)."""
+        if not self.has_blob(sha256):
+            self._cache.set(f"blob:{sha256}", data)
+
     def inline_blobs(self, digests: Collection[str]) -> dict[str, bytes]:
         """The cached bytes of those ``digests`` that the database holds itself (every
         blob under 32 KB), read with one query per 500; a digest left out may still be

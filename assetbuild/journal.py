@@ -88,9 +88,21 @@ class Journal:
         """The journaled task for a spec, if any."""
         return self._loaded().get(spec_hash)
 
-    def intent(self, spec_hash: str, name: str, request: dict[str, Any]) -> None:
-        """Record that a submit is about to be sent (call this right before sending)."""
-        self._store(spec_hash, JournalEntry(name, "", request, time.time(), state="sending"))
+    def intents(self, intents: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """Record that submits are about to be sent ((spec hash, name, request) each), in
+        one transaction: a burst of submits costs one write, not one each."""
+        now = time.time()
+        entries = {digest: JournalEntry(name, "", request, now, state="sending")
+                   for digest, name, request in intents}
+        self._loaded().update(entries)
+        try:
+            with self._cache.transact():
+                for digest, entry in entries.items():
+                    self._cache.set(self._key(digest), _record(entry))
+        except (sqlite3.Error, OSError) as exc:
+            for digest in entries:
+                self._loaded().pop(digest, None)
+            raise JournalUnwritable(str(exc)) from None
 
     def submitted(self, spec_hash: str, name: str, task_id: str,
                   request: dict[str, Any]) -> None:
@@ -140,6 +152,18 @@ class Journal:
                     self._cache.delete(self._key(spec_hash))
         except (sqlite3.Error, OSError):
             pass  # a stale entry is dropped by a later build; the lockfile holds its result
+
+    def settle(self, locked: set[tuple[str, str]], *, take_intents: bool) -> tuple[str, ...]:
+        """Forget the tasks ``locked`` holds ((spec hash, task id) pairs: a build that died
+        after writing the lockfile, before dropping them) so none is resumed again; with
+        ``take_intents``, forget the intents an earlier build left too and return their
+        images (each submit may have created a task nobody can poll)."""
+        settled = [digest for digest, entry in self.items() if (digest, entry.task_id) in locked]
+        intents = [(digest, entry.name) for digest, entry in self.items()
+                   if not entry.paid and take_intents]
+        if settled or intents:
+            self.forget(*settled, *(digest for digest, _ in intents))
+        return tuple(sorted({name for _, name in intents}))
 
     def entries(self) -> list[JournalEntry]:
         """Every task journaled under this API and key."""

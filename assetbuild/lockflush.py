@@ -108,6 +108,7 @@ class LockfileFlusher:
             self._warn(f"not written yet ({exc.strerror or exc}); retried later")
         else:
             self._written_in_background = True
+            # On the event loop, as every journal write: one writer, no lock waits.
             self._forget(finished)
         finally:
             self._last_write = time.monotonic()

@@ -14,7 +14,8 @@ from typing import Any, Literal
 
 from assetbuild.errors import AuthError, BalanceError
 
-Outcome = Literal["built", "resumed", "cached", "restored", "up-to-date", "failed", "skipped"]
+Outcome = Literal["built", "resumed", "cached", "remote", "restored", "up-to-date", "failed",
+                  "skipped"]
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,9 @@ class BuildOptions:
     max_cost: int | None = None
     """Points this build may spend: it refuses to start beyond it, and stops submitting
     once what was spent and reserved for tasks in flight would pass it."""
+    remote: str | None = None
+    """The team's remote store URL ("" for none), over the environment and settings."""
+    remote_readonly: bool | None = None
     first_poll: float | None = None
     """Seconds between status polls while no task has finished yet (default: 0.5 s for
     the API, 0.05 s for the in-process emulator, where polls cost nothing)."""

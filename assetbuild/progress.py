@@ -11,12 +11,14 @@ from assetbuild.outcomes import BuildEvent, BuildReport, Outcome, plural
 from assetbuild.plan import Plan
 
 OUTCOME_WORDS: dict[Outcome, str] = {
-    "built": "built", "resumed": "resumed", "cached": "from cache", "restored": "restored",
-    "up-to-date": "up to date", "failed": "FAILED", "skipped": "skipped",
+    "built": "built", "resumed": "resumed", "cached": "from cache",
+    "remote": "cached from the remote", "restored": "restored", "up-to-date": "up to date",
+    "failed": "FAILED", "skipped": "skipped",
 }
 
 PULL_WORDS: dict[Outcome, str] = {
-    "restored": "restored", "cached": "restored", "up-to-date": "up to date",
+    "restored": "restored", "cached": "restored", "remote": "restored from the remote",
+    "up-to-date": "up to date",
     "failed": "FAILED", "skipped": "need a build",
 }
 

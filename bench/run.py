@@ -47,10 +47,11 @@ class Sizes:
     latency_images: int
     latency: float
     latency_jobs: int
+    remote: int
 
 
-FULL = Sizes(5, (1_000, 10_000), 0.5, 256, 2_000, 500, 2.0, 50)
-QUICK = Sizes(3, (200, 600), 0.2, 64, 200, 50, 1.0, 25)
+FULL = Sizes(5, (1_000, 10_000), 0.5, 256, 2_000, 500, 2.0, 50, 1_000)
+QUICK = Sizes(3, (200, 600), 0.2, 64, 200, 50, 1.0, 25, 100)
 
 
 @dataclass
@@ -320,6 +321,16 @@ def restore(rows: list[Row], manifest: Path, count: int, env: dict[str, str],
                     copied / pull >= 0.5))
 
 
+def remote_store(rows: list[Row], sizes: Sizes, emulator: Emulator, scratch: Path) -> None:
+    """The team's remote store on S3 (moto on loopback): pull and lookup costs."""
+    from remote import remote_rows  # bench/remote.py, beside this script
+
+    manifest = make_project(scratch / "remote", sizes.remote, 64, "remote")
+    emulator.configure(0.0)
+    remote_rows(lambda *fields: rows.append(Row(*fields)), CLI, manifest, sizes.remote,
+                cli_env(emulator, scratch / "remote-unused-cache"), scratch)
+
+
 def table(rows: list[Row], mode: str) -> str:
     """The rows as a Markdown table."""
     lines = [f"assetbuild benchmarks ({mode}) on {os.cpu_count()} cores, "
@@ -350,6 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             throughput(rows, sizes, emulator, scratch)
             latency_bound(rows, sizes, emulator, scratch)
             scale_and_more(rows, sizes, emulator, scratch)
+            remote_store(rows, sizes, emulator, scratch)
     finally:
         emulator.close()
     print(table(rows, "quick" if args.quick else "full"))

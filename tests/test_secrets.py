@@ -15,6 +15,7 @@ def files_below(*folders: Path) -> list[Path]:
     return [p for folder in folders if folder.exists() for p in folder.rglob("*") if p.is_file()]
 
 
+@pytest.mark.slow
 def test_the_key_is_nowhere(simple_project: ProjectDir, run_cli: RunCli, served: Served,
                             isolated_environment: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SEE2AI_API_KEY", CANARY)

@@ -87,6 +87,16 @@ def provider_option(func: F) -> F:
                         help="Override settings.provider.")(func)
 
 
+def remote_options(func: F) -> F:
+    """``--remote URL`` and ``--remote-readonly``: the team's remote result store."""
+    func = click.option("--remote-readonly", "remote_readonly", is_flag=True, default=None,
+                        help="Read the remote, write nothing to it (untrusted builds).")(func)
+    return click.option("--remote", "remote", default=None, metavar="URL",
+                        help="The team's remote store (file:///path, s3://bucket/prefix, "
+                             "gs://..., az://...); '' for none. Overrides ASSETBUILD_REMOTE "
+                             "and settings.remote.")(func)
+
+
 def verbosity_options(func: F) -> F:
     """``-q/--quiet`` and ``-v/--verbose``."""
     func = click.option("-v", "--verbose", is_flag=True, help="Say more.")(func)

@@ -21,6 +21,7 @@ from assetbuild.cache import ResultCache
 from assetbuild.cost import Prices
 from assetbuild.engine.results import Results
 from assetbuild.engine.submits import Submitter
+from assetbuild.engine.team import TeamFlow
 from assetbuild.engine.watch import TaskWatcher
 from assetbuild.errors import (
     ApiError,
@@ -46,6 +47,7 @@ from assetbuild.outcomes import (
 from assetbuild.plan import ImageStatus, Plan
 from assetbuild.project import Project
 from assetbuild.providers.answers import valid_task_id
+from assetbuild.remote import TeamRemote
 from assetbuild.resolve import ResolvedImage
 from assetbuild.shard import shard_path
 from assetbuild.spec import InputMissing, image_request, image_spec, input_urls, local_files
@@ -57,6 +59,7 @@ if TYPE_CHECKING:
     from assetbuild.providers import Provider
     from assetbuild.providers.answers import TaskStatus
     from assetbuild.providers.see2ai import See2AIClient
+    from assetbuild.remote import RemoteStore
 
 
 @dataclass
@@ -95,6 +98,8 @@ class BuildContext:
     """Whether this build still holds its build lock (checked before each submit)."""
     emulator: Emulator | None = None
     """The in-process emulator to use (tests), for the emulator provider."""
+    remote: RemoteStore | None = None
+    """The team's remote result store, if one is used."""
 
 
 class Builder:
@@ -134,6 +139,13 @@ class Builder:
             self.root, self.provider, plan.provider, (self.cache, journal, self.digests),
             self.lock, lambda: self.client, self.report,
             lambda: self.submits.after_submits(self.watch.polls.typical or 0.0))
+        self.team: TeamFlow | None = None
+        if context.remote is not None:
+            remote = TeamRemote(context.remote, lambda message: self.report(
+                BuildEvent("warning", "remote", message)))
+            self.results.team = remote
+            self.team = TeamFlow(remote, self.provider.api_key, self.cache, journal,
+                                 self.results, self.report)
         self._balance_error: BalanceError | None = None
         self.unanswered: tuple[str, ...] = ()
         """Images whose submit, sent by an earlier build, never had its answer journaled."""
@@ -165,7 +177,8 @@ class Builder:
         started = time.monotonic()
         shared = self.shared
         shared.done = {item.name: asyncio.Event() for item in self.plan.images}
-        self._drop_settled_tasks()
+        locked = {(e.spec_hash, e.task_id) for e in self.plan.lockfile.entries.values()}
+        self.unanswered = self.journal.settle(locked, take_intents=self.generate)
         restored = self._restore_from_cache()
         tasks = [asyncio.create_task(self._image(item)) for item in self.plan.images
                  if item.name not in restored]
@@ -204,20 +217,6 @@ class Builder:
                        if r.outcome not in ("failed", "skipped", "up-to-date"))
         return BuildStopped(finished, sum(1 for e in entries if e.paid),
                             tuple(e.name for e in entries if not e.paid))
-
-    def _drop_settled_tasks(self) -> None:
-        """Forget journaled tasks the lockfile already holds (a build that died after
-        writing the lockfile but before dropping them), so none is "resumed" again; and
-        take the intents an earlier build left: submits whose answer it never journaled
-        (each may have created a task; said in this build's report)."""
-        locked = {(e.spec_hash, e.task_id) for e in self.plan.lockfile.entries.values()}
-        settled = [digest for digest, entry in self.journal.items()
-                   if (digest, entry.task_id) in locked]
-        intents = [(digest, entry.name) for digest, entry in self.journal.items()
-                   if not entry.paid and self.generate]  # a pull says nothing of submits
-        self.unanswered = tuple(sorted({name for _, name in intents}))
-        if settled or intents:
-            self.journal.forget(*settled, *(digest for digest, _ in intents))
 
     def _restore_from_cache(self) -> set[str]:
         """Restore in one pass what the cache holds; return the images done."""
@@ -289,6 +288,8 @@ class Builder:
             cached = self.cache.entry(digest)
             if cached is not None:
                 return await self.results.restore(image, LockEntry.from_toml(cached), "cached")
+            if self.team is not None and (shared := await self.team.restore(image, digest)):
+                return shared
         journaled = self.journal.get(digest)
         if journaled is not None and journaled.state == "done":
             if self.options.force or regenerate:  # a result seen already: not a new one
@@ -297,8 +298,12 @@ class Builder:
             else:
                 entry = LockEntry.from_toml(journaled.lock_entry)
                 return await self.results.restore(image, entry, "resumed", journaled_spec=digest)
+        follow = self.team is not None and not (self.options.force or regenerate)
         try:
-            async with self.in_flight:
+            async with self.in_flight:  # a lease is taken only just before a submit
+                if journaled is None and follow and self.team is not None:
+                    journaled = await self.team.follow(image, digest,
+                                                       lambda: self._request(image))
                 status, request, resumed = await self._submit_or_resume(image, digest,
                                                                         journaled)
             return await self._finish(image, spec, digest, status, request, resumed)
@@ -332,8 +337,10 @@ class Builder:
         if submits.stop_reason:
             raise ImageFailed(submits.stop_reason)
         submits.reserve(digest, image.resolution)
-        request = image_request(image, await self._input_urls(image))
+        request = await self._request(image)
         task = await submits.send(digest, image.name, request)
+        if self.team is not None:
+            await self.team.submitted(digest, task.task_id)
         try:
             return (await self.watch.until_done(image.name, task.task_id, time.time()),
                     request, False)
@@ -342,6 +349,10 @@ class Builder:
             raise ImageFailed(f"the API lost task {task.task_id} right after accepting it "
                               f"({exc}); the next build submits it anew (and pays again if "
                               "the API had charged it)") from None
+
+    async def _request(self, image: ResolvedImage) -> dict[str, Any]:
+        """The body a submit of ``image`` sends (uploading its local references)."""
+        return image_request(image, await self._input_urls(image))
 
     async def _input_urls(self, image: ResolvedImage) -> list[str]:
         uploaded = {ref.sha256 or "": await self._uploaded(ref.value, ref.sha256 or "")
@@ -373,6 +384,11 @@ class Builder:
         self.submits.paid(image.resolution, status.cost_points)
         if status.state == "failed" or not status.result_urls:
             self.journal.forget(digest)
+            if self.team is not None:  # another machine may try it now
+                await self.team.ended(digest)
             reason = status.error or f"the task ended as {status.raw_state!r} with no result"
             raise ImageFailed(f"task {status.task_id} failed: {reason}")
-        return await self.results.finish(image, spec, digest, status, request, resumed)
+        result = await self.results.finish(image, spec, digest, status, request, resumed)
+        if self.team is not None:  # published: the lease has done its work
+            await self.team.ended(digest)
+        return result

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from assetbuild.providers import Provider
     from assetbuild.providers.answers import TaskStatus
     from assetbuild.providers.see2ai import See2AIClient
+    from assetbuild.remote import TeamRemote
     from assetbuild.resolve import ResolvedImage
     from assetbuild.state import FileDigests
 
@@ -53,6 +54,8 @@ class Results:
         self.report = report
         self._before_download = before_download
         """Awaited before each download (lets submits in flight go first)."""
+        self.team: TeamRemote | None = None
+        """The team's remote: restores read it, paid results are published to it."""
 
     def restore_from_cache(self, items: Sequence[ImageStatus]) -> list[str]:
         """Restore, many at a time, the outputs of ``items`` the cache holds and record
@@ -90,6 +93,8 @@ class Results:
         ``journaled_spec``: the journal's entry for it is dropped once the lockfile
         holds it."""
         paths = image.output_paths(len(entry.outputs))
+        if self.team is not None:  # the local cache, then the remote, then the locked URLs
+            await self.team.fill(entry, self.cache)
         records = await restore_outputs(self.root, paths, entry.outputs, entry.result_urls,
                                         self.cache, self._client)
         for record in records:
@@ -121,9 +126,16 @@ class Results:
             entry = self._with_derived(
                 entry, await asyncio.to_thread(derive_outputs, self.root, image))
         table = entry.to_toml()
-        kept = await asyncio.to_thread(self._keep, digest, locked_digest, table, records)
+        kept = await asyncio.to_thread(self._keep, locked_digest, table, records)
         if kept is not None:
             self.report(BuildEvent("warning", image.name, kept))
+        # On the event loop, as every journal write: one writer, so an answer's write
+        # never waits for a lock another thread holds (SQLite's busy wait is in ms).
+        with contextlib.suppress(JournalUnwritable):  # kept in memory; retried at the end
+            self.journal.done(digest, table)
+        if self.team is not None:
+            await self.team.publish(locked_digest, table, [(self.root / r.path, r.sha256)
+                                                           for r in (*records, *entry.derived)])
         self.lock.record(image.name, entry, finished_spec=digest)
         for warning in status.warnings:
             self.report(BuildEvent("warning", image.name, warning))
@@ -148,19 +160,16 @@ class Results:
             records.append(OutputRecord(path, sha, size))
         return tuple(records)
 
-    def _keep(self, digest: str, locked_digest: str, table: dict[str, Any],
+    def _keep(self, locked_digest: str, table: dict[str, Any],
               records: tuple[OutputRecord, ...]) -> str | None:
-        """Put a result in the cache and mark its journal entry done (SQLite and file
-        copies: run in a thread); return a warning if the cache refused it."""
-        warning = None
+        """Put a result in the cache (SQLite and file copies: run in a thread); return a
+        warning if the cache refused it."""
         try:
             self.cache.put(locked_digest, table, [(self.root / r.path, r.sha256, r.bytes)
                                                   for r in records])
         except (sqlite3.Error, OSError) as exc:  # the result is on disk and in the lockfile
-            warning = f"not kept in the result cache: {exc}"
-        with contextlib.suppress(JournalUnwritable):  # kept in memory; retried at the end
-            self.journal.done(digest, table)
-        return warning
+            return f"not kept in the result cache: {exc}"
+        return None
 
     def _derived_current(self, image: ResolvedImage, entry: LockEntry) -> bool:
         """Whether the entry's derived files are the ones asked for, with their bytes."""

@@ -29,7 +29,8 @@ MAX_VARS_DEPTH = 32
 """How deeply tables and lists in ``vars`` may nest."""
 
 TOP_KEYS = ("version", "settings", "vars", "defaults", "images")
-SETTINGS_KEYS = ("out_dir", "lockfile", "jobs", "provider", "timeout", "price_ceilings")
+SETTINGS_KEYS = ("out_dir", "lockfile", "jobs", "provider", "timeout", "price_ceilings",
+                 "remote", "remote_readonly")
 DEFAULTS_KEYS = ("resolution", "aspect_ratio", "output")
 IMAGE_KEYS = (
     "prompt", "prompt_file", "output", "aspect_ratio", "resolution",
@@ -48,6 +49,9 @@ class Settings:
     provider: str = "see2ai"
     timeout: float = 900.0
     price_ceilings: tuple[tuple[str, float], ...] = ()
+    remote: str = ""
+    """The team's remote result store (a URL), or "" for none."""
+    remote_readonly: bool = False
     """Points ``--max-cost`` sets aside per image at a resolution whose price is not
     known yet, where the project's own differ from :data:`assetbuild.cost.PRICE_CEILINGS`."""
 

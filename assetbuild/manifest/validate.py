@@ -4,7 +4,6 @@ and line, and the valid part as plain frozen data."""
 from __future__ import annotations
 
 import math
-import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,6 +13,7 @@ from assetbuild._types import PROVIDERS, RESOLUTIONS
 from assetbuild.errors import ManifestError, Problem
 from assetbuild.formats import FORMAT_NAMES
 from assetbuild.fsutil import relative_path_problem
+from assetbuild.manifest.lines import KeyLines, deep_key_line, line_from_message
 from assetbuild.manifest.model import (
     DEFAULTS_KEYS,
     FORMAT_SPELLINGS,
@@ -38,75 +38,25 @@ from assetbuild.suggest import did_you_mean
 
 def parse_manifest(text: str, path: Path) -> tuple[Manifest, list[Problem]]:
     """Validate manifest ``text`` as if read from ``path``: (valid part, problems)."""
-    deep = _deep_key_line(text)
+    deep = deep_key_line(text)
     if deep is not None:  # tomllib spends minutes and gigabytes on such keys
         raise ManifestError([Problem(path, f"a key is dotted more than {MAX_KEY_DOTS} levels "
                                            "deep", line=deep)])
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None) or _line_from_message(str(exc))
+        line = getattr(exc, "lineno", None) or line_from_message(str(exc))
         raise ManifestError([Problem(path, f"is not valid TOML: {exc}", line=line)]) from None
     except RecursionError:
         raise ManifestError([Problem(path, "is nested too deeply to read")]) from None
-    validator = _Validator(path, _KeyLines(text))
+    validator = _Validator(path, KeyLines(text))
     return validator.manifest(data), validator.problems
-
-
-def _deep_key_line(text: str) -> int | None:
-    """The line of a key (or table header) with more than MAX_KEY_DOTS dots, if any."""
-    if text.count(".") <= MAX_KEY_DOTS:
-        return None
-    for number, line in enumerate(text.splitlines(), 1):
-        if line.partition("=")[0].count(".") > MAX_KEY_DOTS:
-            return number
-    return None
-
-
-def _line_from_message(message: str) -> int | None:
-    match = re.search(r"line (\d+)", message)
-    return int(match.group(1)) if match else None
-
-
-class _KeyLines:
-    """Line numbers of table headers and keys, found by scanning the TOML text."""
-
-    _HEADER = re.compile(r"^\s*\[([^\[\]]+)\]\s*(?:#.*)?$")
-    _KEY = re.compile(r"""^\s*(?:"([^"]+)"|'([^']+)'|([A-Za-z0-9_-]+))\s*=""")
-
-    def __init__(self, text: str) -> None:
-        self.tables: dict[tuple[str, ...], dict[str, int]] = {(): {}}
-        current: tuple[str, ...] = ()
-        for number, line in enumerate(text.splitlines(), start=1):
-            header = self._HEADER.match(line)
-            if header:
-                current = tuple(_split_dotted(header.group(1)))
-                self.tables.setdefault(current, {})[""] = number
-                continue
-            key = self._KEY.match(line)
-            if key:
-                name = next(g for g in key.groups() if g is not None)
-                self.tables.setdefault(current, {}).setdefault(name, number)
-
-    def of(self, *table: str) -> dict[str, int]:
-        """Key -> line for a table ("" is the header's line)."""
-        lines = dict(self.tables.get(tuple(table), {}))
-        if not lines and len(table) == 2:  # an inline table: `name = { ... }`
-            parent_line = self.tables.get(table[:1], {}).get(table[1])
-            if parent_line:
-                lines[""] = parent_line
-        return lines
-
-
-def _split_dotted(key: str) -> list[str]:
-    parts = re.findall(r"""\s*(?:"([^"]*)"|'([^']*)'|([^.\s]+))\s*(?:\.|$)""", key)
-    return [next((p for p in groups if p), "") for groups in parts]
 
 
 class _Validator:
     """Walks the parsed TOML once, collecting problems instead of stopping at the first."""
 
-    def __init__(self, path: Path, lines: _KeyLines) -> None:
+    def __init__(self, path: Path, lines: KeyLines) -> None:
         self.path = path
         self.lines = lines
         self.problems: list[Problem] = []
@@ -194,8 +144,14 @@ class _Validator:
             self.add("must be a number of seconds from 1 to 86400", field_name="timeout",
                      table=where)
             timeout = base.timeout
+        remote, readonly = table.get("remote", ""), table.get("remote_readonly", False)
+        if not isinstance(remote, str) or not isinstance(readonly, bool):
+            self.add("remote must be a URL string and remote_readonly true or false",
+                     field_name="remote", table=where)
+            remote, readonly = "", False
         return Settings(out_dir, lockfile, jobs, provider, float(timeout),
-                        self._price_ceilings(table.get("price_ceilings", {}), where))
+                        self._price_ceilings(table.get("price_ceilings", {}), where),
+                        remote, readonly)
 
     def _price_ceilings(self, value: Any, where: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
         """``price_ceilings = { "4K" = 60 }``: points per image by resolution."""

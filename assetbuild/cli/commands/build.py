@@ -18,6 +18,7 @@ from assetbuild.cli.app import (
     load_project,
     manifest_option,
     provider_option,
+    remote_options,
     targets_argument,
     verbosity_options,
 )
@@ -37,11 +38,13 @@ from assetbuild.cli.commands.inspect import print_plan
 @click.option("--max-cost", type=click.IntRange(0), default=None, metavar="POINTS",
               help="Refuse to start beyond this many points; stop submitting on reaching it.")
 @provider_option
+@remote_options
 @json_option
 @verbosity_options
 def build(manifest_path: Path, targets: tuple[str, ...], jobs: int | None, force: bool,
           fail_fast: bool, dry_run: bool, no_wait: bool, shard: str | None, max_cost: int | None,
-          provider: str | None, as_json: bool, quiet: bool, verbose: bool) -> int:
+          provider: str | None, remote: str | None, remote_readonly: bool | None,
+          as_json: bool, quiet: bool, verbose: bool) -> int:
     """Build what is stale (and what it depends on): files and lockfile."""
     from assetbuild.build import build as run_build
     from assetbuild.outcomes import BuildOptions
@@ -53,7 +56,8 @@ def build(manifest_path: Path, targets: tuple[str, ...], jobs: int | None, force
         return _dry_run(project, targets, provider, parse_shard(shard) if shard else None,
                         as_json, quiet)
     options = BuildOptions(targets=targets, force=force, jobs=jobs, provider=provider,
-                           fail_fast=fail_fast, max_cost=max_cost,
+                           fail_fast=fail_fast, max_cost=max_cost, remote=remote,
+                           remote_readonly=remote_readonly,
                            shard=parse_shard(shard) if shard else None)
     with _reporter(as_json, quiet, verbose) as reporter:
         report = run_build(project, options, reporter=reporter, wait=not no_wait,
@@ -77,17 +81,19 @@ def _dry_run(project: Any, targets: tuple[str, ...], provider: str | None,
 @targets_argument
 @click.option("--no-wait", is_flag=True, help="Exit instead of waiting for a running build.")
 @provider_option
+@remote_options
 @json_option
 @verbosity_options
 def pull(manifest_path: Path, targets: tuple[str, ...], no_wait: bool, provider: str | None,
-         as_json: bool, quiet: bool, verbose: bool) -> int:
+         remote: str | None, remote_readonly: bool | None, as_json: bool, quiet: bool,
+         verbose: bool) -> int:
     """Restore missing or modified outputs from the cache or the locked URLs (never generates)."""
     from assetbuild.build import pull as run_pull
 
     project = load_project(manifest_path)
     with _reporter(as_json, quiet, verbose) as reporter:
         report = run_pull(project, targets, provider=provider, reporter=reporter,
-                          wait=not no_wait, on_plan=reporter.planned)
+                          wait=not no_wait, on_plan=reporter.planned, remote=remote)
     return _finish(report, as_json, quiet)
 
 

@@ -19,6 +19,10 @@ from assetbuild.cli.app import (
     provider_option,
     status_options,
 )
+from assetbuild.errors import UsageError
+
+SETTINGS_REMOTE = "@settings"
+"""``check --remote`` with no URL: the remote the environment or the settings name."""
 
 
 @cli.command()
@@ -63,8 +67,11 @@ def print_plan(the_plan: Any, as_json: bool, quiet: bool) -> None:
 @click.option("--git", "in_git", is_flag=True,
               help="Also fail when the lockfile or an output it lists is not tracked by git "
                    "(the pre-commit hook's mode: a commit must carry its images).")
+@click.option("--remote", "remote", is_flag=False, flag_value=SETTINGS_REMOTE, default=None,
+              metavar="[URL]", help="Also say which images to build the team's remote "
+                                    "already holds (its URL, else settings.remote).")
 def check(manifest_path: Path, targets: tuple[str, ...], provider: str | None,
-          as_json: bool, quiet: bool, verbose: bool, in_git: bool) -> int:
+          as_json: bool, quiet: bool, verbose: bool, in_git: bool, remote: str | None) -> int:
     """Exit 1 if any image is not up to date (for pre-commit and CI); no network."""
     from assetbuild import report
     from assetbuild.prune import leftover_entries
@@ -73,18 +80,44 @@ def check(manifest_path: Path, targets: tuple[str, ...], provider: str | None,
     the_plan = project.plan(targets, provider=provider)
     leftovers = leftover_entries(project, the_plan.lockfile)
     unstaged = _untracked_files(project, the_plan) if in_git else []
+    on_remote = _on_remote(project, the_plan, remote) if remote is not None else None
     if as_json:
         echo(report.dumps(report.plan_json(the_plan) | {"undeclared": list(leftovers),
-                                                         "untracked": unstaged}))
+                                                         "untracked": unstaged,
+                                                         "on_remote": on_remote}))
     elif not quiet or not the_plan.up_to_date or unstaged:
         for line in report.plan_lines(the_plan, only_stale=not verbose):
             echo(line)
         echo(report.plan_summary(the_plan))
+        if on_remote:
+            echo(f"{len(on_remote)} of the images to build the team has already paid for (the "
+                 "remote holds them): `assetbuild build` restores them at no cost.")
         _advise(the_plan, unstaged, manifest_path)
     if leftovers and not as_json and not quiet:
         echo(f"note: the lockfile holds {len(leftovers)} image(s) the manifest no longer "
              "declares; `assetbuild prune` lists them (this does not fail the check).")
     return EXIT_OK if the_plan.up_to_date and not unstaged else EXIT_FAILED
+
+
+def _on_remote(project: Any, the_plan: Any, url: str) -> list[str]:
+    """The images to build whose spec the team's remote already holds."""
+    import asyncio
+
+    from assetbuild.remote import RemoteDown, remote_config
+    from assetbuild.remote.admin import published
+
+    config = remote_config(project.manifest.settings, None if url == SETTINGS_REMOTE else url,
+                           True)
+    if config is None:
+        raise UsageError("check --remote: no remote (set settings.remote or ASSETBUILD_REMOTE, "
+                         "or give its URL)")
+    wanted = [item for item in the_plan.images if item.action == "build"]
+    try:
+        found = asyncio.run(published(config.open(), [item.spec_hash for item in wanted]))
+    except RemoteDown as exc:
+        echo(f"warning: the remote {config.url} could not be read ({exc})", err=True)
+        return []
+    return [item.name for item in wanted if item.spec_hash in found]
 
 
 def _untracked_files(project: Any, the_plan: Any) -> list[str]:
