@@ -302,8 +302,11 @@ class Builder:
         try:
             async with self.in_flight:  # a lease is taken only just before a submit
                 if journaled is None and follow and self.team is not None:
-                    journaled = await self.team.follow(image, digest,
-                                                       lambda: self._request(image))
+                    followed = await self.team.follow(image, digest,
+                                                      lambda: self._request(image))
+                    if isinstance(followed, ImageResult):  # published meanwhile
+                        return followed
+                    journaled = followed
                 status, request, resumed = await self._submit_or_resume(image, digest,
                                                                         journaled)
             return await self._finish(image, spec, digest, status, request, resumed)

@@ -87,14 +87,16 @@ class TeamFlow:
         return await self.results.restore(image, entry, "remote")
 
     async def follow(self, image: ResolvedImage, digest: str,
-                     request: Callable[[], Awaitable[dict[str, Any]]]) -> JournalEntry | None:
-        """Take the lease on ``digest`` (None: submit), or journal as this build's own the
-        task another machine of the same account is generating for it (poll it)."""
+                     request: Callable[[], Awaitable[dict[str, Any]]]
+                     ) -> JournalEntry | ImageResult | None:
+        """Before a submit: take the lease on ``digest`` (None: submit), or journal as
+        this build's own the task another machine of the same account is generating for
+        it (poll it), or, if that machine published the result meanwhile, restore it."""
         held = await self.team.claim(digest, self.fingerprint)
         if held is None:
             if not self.team.readonly and not self.team.down:
                 self._leased.add(digest)
-            return None
+            return await self._published_meanwhile(image, digest)
         if held.key_fingerprint != self.fingerprint:
             return None  # another account's task: not ours to poll
         lease = await self._with_task_id(digest, held)
@@ -102,12 +104,21 @@ class TeamFlow:
             if not self.team.readonly:
                 await self.team.hold(digest, "", self.fingerprint)  # a dead holder's lease
                 self._leased.add(digest)
-            return None
+            return await self._published_meanwhile(image, digest)
         with contextlib.suppress(JournalUnwritable):  # kept in memory: polled all the same
             self.journal.submitted(digest, image.name, lease.task_id, await request())
         self.report(BuildEvent("resumed", image.name,
                                f"{lease.task_id} (another machine's, from the remote's lease)"))
         return self.journal.get(digest)
+
+    async def _published_meanwhile(self, image: ResolvedImage,
+                                   digest: str) -> ImageResult | None:
+        """The result, if another machine published it between this build's lookup and
+        its lease (a holder that finished and released): restored instead of paid for."""
+        restored = await self.restore(image, digest)
+        if restored is not None:
+            await self.ended(digest)
+        return restored
 
     async def _with_task_id(self, digest: str, lease: Lease) -> Lease | None:
         """The lease once its holder has written the task id (or None if it never does

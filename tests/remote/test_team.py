@@ -243,3 +243,19 @@ def test_a_remote_that_refuses_writes_is_a_warning_and_every_image_is_built(
     assert built.code == 0, built.err
     assert built.err.count("is not used for the rest of this build") == 1
     assert "6 built" in built.err and len(_locked(project)) == 6
+
+
+def test_sharded_builds_share_the_remote(
+        machines: list[Machine], run_cli: RunCli, served: Served, remote_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    shard, whole = machines[0], machines[1]
+    monkeypatch.setenv("ASSETBUILD_REMOTE", remote_url)
+    shard.project.write_manifest(SET)
+    assert shard.run(run_cli, monkeypatch, "build", "--shard", "1/2").code == 0
+    paid = served.emulator.stats.submits
+    assert 0 < paid < 6
+    whole.project.write_manifest(SET)
+    built = whole.run(run_cli, monkeypatch, "build")
+    assert built.code == 0, built.err
+    assert f"{6 - paid} built, {paid} cached from the remote" in built.err
+    assert served.emulator.stats.submits == 6
