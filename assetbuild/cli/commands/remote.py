@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,6 +43,8 @@ def _store(manifest_path: Path, url: str | None, readonly: bool | None) -> Remot
 def remote_info(manifest_path: Path, remote: str | None, remote_readonly: bool | None,
                 as_json: bool) -> int:
     """What the remote holds (objects and bytes by kind), and whether it answers."""
+    import asyncio
+
     from assetbuild import report
     from assetbuild.remote.admin import remote_info as info
 
@@ -72,6 +73,8 @@ def remote_info(manifest_path: Path, remote: str | None, remote_readonly: bool |
 def remote_gc(manifest_path: Path, remote: str | None, remote_readonly: bool | None,
               keep_locked: bool, refs: tuple[str, ...], dry_run: bool, as_json: bool) -> int:
     """Delete the remote's results that no lockfile on the given git refs references."""
+    import asyncio
+
     from assetbuild import report
     from assetbuild.lockfile import read_lockfile
     from assetbuild.remote.admin import locked_keep_set, lockfiles_at
