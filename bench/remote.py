@@ -106,6 +106,8 @@ def _machine(folder: Path, manifest: Path, *, lockfile: bool) -> Path:
 
 def _run(cmd: list[str], env: dict[str, Any]) -> tuple[float, int]:
     started = time.perf_counter()
-    done = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    done = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                           check=False)
+    if done.returncode:
+        sys.stderr.write(done.stderr.decode(errors="replace")[-2000:])
     return time.perf_counter() - started, done.returncode
