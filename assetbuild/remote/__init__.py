@@ -2,8 +2,10 @@
 
 Which remote: ``--remote URL`` (and ``--remote-readonly``), else ``ASSETBUILD_REMOTE``
 (and ``ASSETBUILD_REMOTE_READONLY=1``), else ``[settings] remote`` (and
-``remote_readonly``). :class:`TeamRemote` fails soft: the first failure of the store
-is one warning, and the build goes on as if there were no remote.
+``remote_readonly``). ``ASSETBUILD_REMOTE_TIMEOUT`` (seconds, default 15) bounds each
+store request, so a slow store costs a build at most that long once. :class:`TeamRemote`
+fails soft: the first failure of the store is one warning, and the build goes on as if
+there were no remote.
 """
 
 from __future__ import annotations
@@ -15,7 +17,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from assetbuild.remote.store import Lease, RemoteDown, RemoteStore, open_store
+from assetbuild.errors import UsageError
+from assetbuild.remote.store import (
+    REQUEST_TIMEOUT,
+    Lease,
+    RemoteDown,
+    RemoteStore,
+    open_store,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -37,10 +46,13 @@ class RemoteConfig:
 
     url: str
     readonly: bool
+    timeout: float = REQUEST_TIMEOUT
+    """Seconds each store request may take."""
 
     def open(self) -> RemoteStore:
         """The store (a UsageError if the URL or the extra is wrong)."""
-        return RemoteStore(open_store(self.url), self.url, readonly=self.readonly)
+        return RemoteStore(open_store(self.url, self.timeout), self.url,
+                           readonly=self.readonly, timeout=self.timeout)
 
 
 def remote_config(settings: Settings, url: str | None = None, readonly: bool | None = None,
@@ -54,7 +66,21 @@ def remote_config(settings: Settings, url: str | None = None, readonly: bool | N
     if readonly is None:
         flag = env.get("ASSETBUILD_REMOTE_READONLY", "").strip().lower()
         readonly = flag in ("1", "true", "yes") or settings.remote_readonly
-    return RemoteConfig(chosen, readonly)
+    return RemoteConfig(chosen, readonly, _timeout(env.get("ASSETBUILD_REMOTE_TIMEOUT", "")))
+
+
+def _timeout(text: str) -> float:
+    """``ASSETBUILD_REMOTE_TIMEOUT`` as seconds (the default when unset)."""
+    if not text.strip():
+        return REQUEST_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0.1 <= seconds <= 600:
+        raise UsageError(f"ASSETBUILD_REMOTE_TIMEOUT={text[:40]!r} is not a number of seconds "
+                         "from 0.1 to 600")
+    return seconds
 
 
 class TeamRemote:

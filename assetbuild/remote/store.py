@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 
 REMOTE_FORMAT = 1
 SCHEMES = ("file", "s3", "s3a", "gs", "az", "azure", "abfs", "abfss")
-REQUEST_TIMEOUT = timedelta(seconds=15)
+REQUEST_TIMEOUT = 15.0
+"""Seconds a store request may take, retries included, unless the remote's config says."""
 
 
 class RemoteDown(Exception):
@@ -56,9 +57,10 @@ class Lease:
         return time.time() - self.taken_at
 
 
-def open_store(url: str) -> Any:
+def open_store(url: str, timeout: float = REQUEST_TIMEOUT) -> Any:
     """An obstore store for ``url`` (credentials and endpoint from the cloud's own
-    environment variables); a UsageError naming the problem otherwise."""
+    environment variables) whose requests give up after ``timeout`` seconds; a
+    UsageError naming the problem otherwise."""
     scheme = url.partition("://")[0].lower()
     if "://" not in url or scheme not in SCHEMES:
         raise UsageError(f"remote {url[:200]!r} is not a store URL assetbuild knows; use "
@@ -76,9 +78,10 @@ def open_store(url: str) -> Any:
         # Client options replace the environment's: a plain-http endpoint stays allowed.
         allow_http = any(os.environ.get(name, "").strip().lower() in ("1", "true")
                          for name in ("AWS_ALLOW_HTTP", "ALLOW_HTTP"))
-        options["client_options"] = {"timeout": "15s", "connect_timeout": "5s",
+        options["client_options"] = {"timeout": f"{timeout:g}s",
+                                     "connect_timeout": f"{min(timeout, 5.0):g}s",
                                      "allow_http": allow_http}
-        options["retry_config"] = {"max_retries": 2, "retry_timeout": REQUEST_TIMEOUT,
+        options["retry_config"] = {"max_retries": 2, "retry_timeout": timedelta(seconds=timeout),
                                    "backoff": {"init_backoff": timedelta(milliseconds=100),
                                                "max_backoff": timedelta(seconds=2),
                                                "base": 2}}
@@ -91,10 +94,12 @@ def open_store(url: str) -> Any:
 class RemoteStore:
     """One remote store as a build reads and writes it."""
 
-    def __init__(self, store: Any, url: str, *, readonly: bool) -> None:
+    def __init__(self, store: Any, url: str, *, readonly: bool,
+                 timeout: float = REQUEST_TIMEOUT) -> None:
         self._store = store
         self.url = url
         self.readonly = readonly
+        self.timeout = timeout
 
     async def entry(self, spec_hash: str) -> dict[str, Any] | None:
         """The lock entry published for ``spec_hash``, if any."""
@@ -201,7 +206,7 @@ class RemoteStore:
         from obstore.exceptions import AlreadyExistsError, PreconditionError
 
         try:
-            async with asyncio.timeout(REQUEST_TIMEOUT.total_seconds() * 2):
+            async with asyncio.timeout(self.timeout * 2):
                 return await awaitable
         except (FileNotFoundError, AlreadyExistsError, PreconditionError):
             raise

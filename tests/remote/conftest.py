@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,3 +116,56 @@ def process_env(base_url: str, remote: str) -> dict[str, str]:
     """A machine's environment for a build against ``base_url`` with ``remote``."""
     return {**os.environ, "SEE2AI_BASE_URL": base_url, "SEE2AI_API_KEY": "sk-team",
             "ASSETBUILD_REMOTE": remote}
+
+
+class SlowProxy:
+    """A TCP proxy on loopback that holds every connection ``delay`` seconds before
+    it forwards a byte: a store that answers, but too late."""
+
+    def __init__(self, upstream: str, delay: float) -> None:
+        host, _, port = upstream.removeprefix("http://").partition(":")
+        self._upstream = (host, int(port))
+        self._delay = delay
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.endpoint = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._closed = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    def _relay(self, client: socket.socket) -> None:
+        if self._closed.wait(self._delay):
+            client.close()
+            return
+        with client, socket.create_connection(self._upstream) as server:
+            threading.Thread(target=_pipe, args=(server, client), daemon=True).start()
+            _pipe(client, server)
+
+    def close(self) -> None:
+        """Stop accepting, and drop the connections still held."""
+        self._closed.set()
+        self._listener.close()
+
+
+def _pipe(source: socket.socket, target: socket.socket) -> None:
+    try:
+        while data := source.recv(65536):
+            target.sendall(data)
+    except OSError:
+        pass
+
+
+@pytest.fixture
+def slow_s3(s3_server: S3Server) -> Iterator[S3Server]:
+    """The session's S3 server behind a proxy that answers three seconds late."""
+    proxy = SlowProxy(s3_server.endpoint, delay=3.0)
+    try:
+        yield S3Server(proxy.endpoint, s3_server.bucket)
+    finally:
+        proxy.close()

@@ -10,7 +10,7 @@ import tomllib
 import pytest
 
 from tests.conftest import ProjectDir, RunCli, Served
-from tests.remote.conftest import Machine, clone_checkout, process_env
+from tests.remote.conftest import Machine, S3Server, clone_checkout, process_env
 
 SET = """
 version = 1
@@ -162,6 +162,32 @@ def test_a_remote_that_is_down_is_a_warning_and_the_build_goes_on(
     assert built.err.count("is not used for the rest") == 1, "said once"
     assert "secret-of-the-team" not in built.err
     assert served.emulator.stats.submits == 6
+
+
+def test_a_slow_remote_costs_one_timeout_and_the_build_goes_on(
+        project: ProjectDir, run_cli: RunCli, served: Served, slow_s3: S3Server,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in slow_s3.environ().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("ASSETBUILD_REMOTE_TIMEOUT", "1")
+    project.write_manifest(SET)
+    started = time.monotonic()
+    built = run_cli("build", "-f", str(project.manifest), "--remote", "s3://team/slow")
+    assert built.code == 0, built.err
+    assert built.err.count("is not used for the rest of this build") == 1, built.err
+    assert "6 built" in built.err and served.emulator.stats.submits == 6
+    assert time.monotonic() - started < 30, "the slow store was given up on, not waited out"
+
+
+def test_a_remote_timeout_that_is_not_seconds_is_a_usage_error(
+        project: ProjectDir, run_cli: RunCli, served: Served,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASSETBUILD_REMOTE_TIMEOUT", "soon")
+    project.write_manifest(SET)
+    built = run_cli("build", "-f", str(project.manifest), "--remote", "file:///tmp/x")
+    assert built.code == 2
+    assert "ASSETBUILD_REMOTE_TIMEOUT='soon' is not a number of seconds" in built.err
+    assert "Traceback" not in built.err and served.emulator.stats.submits == 0
 
 
 def test_check_says_which_stale_images_the_team_already_holds(
