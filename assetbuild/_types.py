@@ -8,8 +8,10 @@ JSON = Any
 """A value that survives ``json.dumps``: dict, list, str, int, float, bool or None."""
 
 Status = Literal[
-    "up-to-date", "new", "changed", "missing-output", "modified-output", "upstream-changed"
+    "up-to-date", "new", "changed", "missing-output", "modified-output", "upstream-changed",
+    "more-takes", "pick", "reroll",
 ]
+"""``pick`` and ``reroll`` are asked for by their commands; a plan never finds them."""
 Action = Literal["none", "build", "restore"]
 TaskState = Literal["pending", "succeeded", "failed"]
 

@@ -104,6 +104,10 @@ def build(
             from assetbuild.shard import shard_of_plan
 
             plan = shard_of_plan(plan, options.shard)
+        if options.picks or options.rerolls:
+            from assetbuild.takes import asked_takes
+
+            plan = asked_takes(plan, options.picks, options.rerolls)
         if options.max_cost is not None:
             _check_budget(plan, options.max_cost)
         if on_plan:

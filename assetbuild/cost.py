@@ -86,7 +86,7 @@ def estimate(plan: Plan) -> Estimate:
             continue
         price = prices.of(item.image.resolution)
         if price is None:
-            unpriced += 1
+            unpriced += item.tasks
         else:
-            points += price
+            points += price * item.tasks
     return Estimate(round(points), unpriced)

@@ -14,6 +14,7 @@ STATUS_COLOURS = {
     "upstream-changed": "khaki",
     "missing-output": "lightsalmon",
     "modified-output": "lightsalmon",
+    "more-takes": "plum",
 }
 
 

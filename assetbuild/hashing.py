@@ -69,6 +69,14 @@ def spec_hash(document: Mapping[str, Any]) -> str:
     return sha256_bytes(canonical_json(dict(document)))
 
 
+def take_key(spec_hash: str, number: int) -> str:
+    """What the journal, the cache and the remote key take ``number`` of a spec by: the
+    spec hash itself for take 1 (the one every image has), a digest of both after."""
+    if number == 1:
+        return spec_hash
+    return sha256_text(f"assetbuild-take:{spec_hash}:{number}")
+
+
 def locked_spec(document: Mapping[str, Any]) -> dict[str, Any]:
     """The spec as kept in the lockfile: the prompt is replaced by its digest.
 

@@ -22,7 +22,10 @@ from assetbuild.hashing import sha256_bytes, stat_key
 if TYPE_CHECKING:
     from assetbuild.state import StateStore
 
-LOCKFILE_VERSION = 1
+LOCKFILE_VERSION = 2
+"""2 adds takes; a lockfile without takes is still written as version 1, so an older
+assetbuild reads it, and one with takes is refused by an older one, never rewritten
+without them."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,44 @@ class OutputRecord:
     path: str
     sha256: str
     bytes: int
+
+
+@dataclass(frozen=True)
+class Take:
+    """One paid task of an image's spec: its result, kept whether or not it is chosen."""
+
+    task_id: str
+    result_urls: tuple[str, ...]
+    sha256: tuple[str, ...]
+    """The digest of each result (the outputs it makes, in order)."""
+    bytes: tuple[int, ...]
+    cost_points: int | None = None
+
+    def to_toml(self) -> dict[str, Any]:
+        """The take as a TOML table."""
+        table = {"task_id": self.task_id, "result_urls": list(self.result_urls),
+                 "sha256": list(self.sha256), "bytes": list(self.bytes),
+                 "cost_points": self.cost_points}
+        return {k: v for k, v in table.items() if v is not None}
+
+    @classmethod
+    def from_toml(cls, table: Any) -> Take:
+        """Read a take (ValueError naming the field that is wrong)."""
+        sizes = _typed(table, "bytes", list)
+        if not all(type(n) is int and n >= 0 for n in sizes):
+            raise ValueError("has a take whose 'bytes' are not sizes")
+        take = cls(_typed(table, "task_id", str), _strings(table, "result_urls", required=True),
+                   _strings(table, "sha256", required=True), tuple(sizes),
+                   _count(table, "cost_points"))
+        if not len(take.result_urls) == len(take.sha256) == len(take.bytes) >= 1:
+            raise ValueError("has a take whose result_urls, sha256 and bytes disagree")
+        return take
+
+    @classmethod
+    def of(cls, entry: LockEntry) -> Take:
+        """The take an entry's own task made."""
+        return cls(entry.task_id, entry.result_urls, tuple(o.sha256 for o in entry.outputs),
+                   tuple(o.bytes for o in entry.outputs), entry.cost_points)
 
 
 @dataclass(frozen=True)
@@ -55,6 +96,19 @@ class LockEntry:
     warnings: tuple[str, ...] = ()
     derived: tuple[OutputRecord, ...] = ()
     """Files derived locally from the first output (sizes, formats)."""
+    takes: tuple[Take, ...] = ()
+    """Every take of the spec, in the order paid for, when there is more than one."""
+    take: int = 1
+    """Which take (from 1) the entry's task, URLs and outputs are."""
+
+    @property
+    def take_count(self) -> int:
+        """How many takes of its spec the entry keeps (one, when it lists none)."""
+        return max(1, len(self.takes))
+
+    def all_takes(self) -> tuple[Take, ...]:
+        """Every take, numbered from 1 by position (the entry's own, when it lists none)."""
+        return self.takes or (Take.of(self),)
 
     @property
     def first_url(self) -> str | None:
@@ -86,6 +140,9 @@ class LockEntry:
             table["derived"] = [
                 {"path": o.path, "sha256": o.sha256, "bytes": o.bytes} for o in self.derived
             ]
+        if self.takes:
+            table["take"] = self.take
+            table["takes"] = [take.to_toml() for take in self.takes]
         cleaned: dict[str, Any] = _without_none(table)
         return cleaned
 
@@ -110,6 +167,7 @@ class LockEntry:
             total_tokens=_count(table, "total_tokens") or 0,
             warnings=_strings(table, "warnings"),
             derived=_records(table, "derived"),
+            **_takes(table),
         )
 
 
@@ -122,6 +180,14 @@ class Lockfile:
     def get(self, name: str) -> LockEntry | None:
         """The entry of image ``name``, if any."""
         return self.entries.get(name)
+
+    def locked_tasks(self) -> set[tuple[str, str]]:
+        """(take key, task id) of every take the lockfile holds: tasks paid and kept."""
+        from assetbuild.hashing import take_key
+
+        return {(take_key(entry.spec_hash, number), take.task_id)
+                for entry in self.entries.values()
+                for number, take in enumerate(entry.all_takes(), start=1)}
 
 
 def read_lockfile(path: Path, store: StateStore | None = None) -> Lockfile:
@@ -219,7 +285,8 @@ class LockfileWriter:
                 known = (entry, tomli_w.dumps({"images": {name: entry.to_toml()}}))
                 self._fragments[name] = known
             parts.append(known[1])
-        body = f"version = {LOCKFILE_VERSION}\n"
+        version = LOCKFILE_VERSION if any(e.takes for e in entries.values()) else 1
+        body = f"version = {version}\n"
         if parts:
             body += "\n" + "\n".join(parts)
         return (HEADER + body).encode("utf-8")
@@ -296,6 +363,21 @@ def _records(table: Mapping[str, Any], key: str, *, required: bool = False
         records.append(OutputRecord(_typed(item, "path", str), _typed(item, "sha256", str),
                                     size))
     return tuple(records)
+
+
+def _takes(table: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``takes`` and ``take`` fields, checked against each other and the entry."""
+    if "takes" not in table:
+        if "take" in table and table["take"] != 1:
+            raise ValueError("chooses a take but lists none")
+        return {}
+    takes = tuple(Take.from_toml(item) for item in _typed(table, "takes", list))
+    chosen = _count(table, "take") or 0
+    if not 1 <= chosen <= len(takes):
+        raise ValueError(f"chooses take {chosen} of {len(takes)}")
+    if takes[chosen - 1].task_id != table.get("task_id"):
+        raise ValueError(f"has a task_id that is not take {chosen}'s")
+    return {"takes": takes, "take": chosen}
 
 
 def _without_none(value: Any) -> Any:

@@ -47,11 +47,15 @@ class LockfileFlusher:
         self._writing: asyncio.Task[None] | None = None
         self._written_in_background = False
 
-    def record(self, name: str, entry: LockEntry, finished_spec: str | None = None) -> None:
-        """Set an image's entry (``finished_spec``: the spec hash of the task that made
-        it, dropped from the journal once a written lockfile holds it)."""
-        if finished_spec is not None:
+    def record(self, name: str, entry: LockEntry,
+               finished_spec: str | tuple[str, ...] | None = None) -> None:
+        """Set an image's entry (``finished_spec``: the journal key of the task that
+        made it, or of each of its takes, dropped from the journal once a written
+        lockfile holds it)."""
+        if isinstance(finished_spec, str):
             self._finished.append(finished_spec)
+        elif finished_spec:
+            self._finished.extend(finished_spec)
         current = self.entries.get(name)
         if self._recorded is not None and name not in self._recorded:
             self._recorded.add(name)

@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-MEMO_FORMAT = 2
-"""The shape of stored memos (1 was pickles keyed by the package version)."""
+MEMO_FORMAT = 3
+"""The shape of stored memos (1 was pickles keyed by the package version; 3 has takes)."""
 
 
 def _encode_hook(value: Any) -> Any:

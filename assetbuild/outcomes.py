@@ -14,7 +14,8 @@ from typing import Any, Literal
 
 from assetbuild.errors import AuthError, BalanceError
 
-Outcome = Literal["built", "resumed", "cached", "remote", "restored", "up-to-date", "failed",
+Outcome = Literal["built", "resumed", "cached", "remote", "restored", "picked", "up-to-date",
+                  "failed",
                   "skipped"]
 
 
@@ -105,6 +106,10 @@ class BuildOptions:
     remote: str | None = None
     """The team's remote store URL ("" for none), over the environment and settings."""
     remote_readonly: bool | None = None
+    picks: Mapping[str, int] = field(default_factory=dict)
+    """Image name -> the take to make its output (``assetbuild pick``)."""
+    rerolls: Mapping[str, int] = field(default_factory=dict)
+    """Image name -> how many more takes to pay for (``assetbuild reroll``)."""
     first_poll: float | None = None
     """Seconds between status polls while no task has finished yet (default: 0.5 s for
     the API, 0.05 s for the in-process emulator, where polls cost nothing)."""

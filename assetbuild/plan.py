@@ -29,6 +29,9 @@ ACTIONS: Mapping[Status, Action] = {
     "upstream-changed": "build",
     "missing-output": "restore",
     "modified-output": "restore",
+    "more-takes": "build",
+    "pick": "restore",
+    "reroll": "build",
 }
 
 
@@ -42,11 +45,25 @@ class ImageStatus:
     spec_hash: str
     changed: tuple[str, ...] = ()
     entry: LockEntry | None = None
+    asked: int = 0
+    """The take to pick (``pick``), or how many more to pay for (``reroll``)."""
 
     @property
     def name(self) -> str:
         """The image's name."""
         return self.image.name
+
+    @property
+    def tasks(self) -> int:
+        """Tasks a build of it pays for: every take of a new spec, the missing ones of a
+        spec whose ``takes`` grew, none for a restore."""
+        if self.action != "build":
+            return 0
+        if self.status == "reroll":
+            return self.asked
+        if self.status == "more-takes" and self.entry is not None:
+            return self.image.takes - self.entry.take_count
+        return self.image.takes
 
     @property
     def action(self) -> Action:
@@ -222,6 +239,10 @@ def make_plan(
                                  digest, (), entry)
         else:
             status = _output_status(image, entry, digest, root, digests)
+            if image.takes > entry.take_count:
+                status = ImageStatus(image, "more-takes", f"takes = {image.takes} asks for "
+                                     f"{image.takes - entry.take_count} more (the lockfile "
+                                     f"keeps {entry.take_count})", digest, (), entry)
         statuses[image.name] = status
     return Plan(resolved, lockfile, provider, tuple(statuses.values()))
 

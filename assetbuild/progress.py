@@ -12,7 +12,8 @@ from assetbuild.plan import Plan
 
 OUTCOME_WORDS: dict[Outcome, str] = {
     "built": "built", "resumed": "resumed", "cached": "from cache",
-    "remote": "cached from the remote", "restored": "restored", "up-to-date": "up to date",
+    "remote": "cached from the remote", "restored": "restored", "picked": "picked",
+    "up-to-date": "up to date",
     "failed": "FAILED", "skipped": "skipped",
 }
 

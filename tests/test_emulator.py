@@ -96,7 +96,10 @@ def test_lifecycle_and_documented_output_fields() -> None:
     again = call(emulator, "POST", SUBMIT, json=body, headers=KEY).json()
     time.sleep(0.35)
     second = call(emulator, "GET", status_of(emulator, again["task_id"])["result_urls"][0])
-    assert second.content == image.content, "same prompt, same bytes"
+    assert second.content != image.content, "another task of the spec: another picture"
+    assert Image.open(io.BytesIO(second.content)).size == (1024, 576)
+    assert call(emulator, "GET", done["result_urls"][0]).content == image.content, (
+        "one task's result is always the same bytes")
     assert emulator.stats.max_in_flight == 1 and emulator.stats.in_flight == 0
 
 

@@ -30,7 +30,14 @@ from assetbuild.cli.app import (
     exit_code_for,
     find_manifest,
 )
-from assetbuild.cli.commands import build, emulator, inspect, remote, stores  # noqa: F401 - registers them
+from assetbuild.cli.commands import (  # noqa: F401 - registers them
+    build,
+    emulator,
+    inspect,
+    remote,
+    stores,
+    takes,
+)
 from assetbuild.errors import AssetbuildError, BuildStopped, ManifestError
 
 __all__ = ["cli", "exit_code_for", "find_manifest", "main"]

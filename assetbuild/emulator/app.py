@@ -64,6 +64,9 @@ class _Task:
     duration: float
     fails: bool
     results: int
+    variant: int = 0
+    """Which picture of its prompt the task draws: the platform draws another for
+    each task of the same spec, so the emulator does too (drawn from the task id)."""
     observed_terminal: bool = False
     answered: float | None = None
     """When the submit's answer was handed to the server (monotonic clock)."""
@@ -200,14 +203,16 @@ class Emulator:
     def _new_task(self, body: dict[str, Any]) -> _Task:
         prompt = body["prompt"]
         marker = _RESULTS_MARKER.search(prompt)
+        task_id = uuid.uuid4().hex
         task = _Task(
-            task_id=f"emu-{uuid.uuid4().hex}",
+            task_id=f"emu-{task_id}",
             request=body,
             submitted=time.monotonic(),
             duration=self._random.uniform(self.config.latency_min,
                                           max(self.config.latency_min, self.config.latency_max)),
             fails="[[fail]]" in prompt or self._roll(self.config.failure_rate),
             results=min(int(marker.group(1)), 8) if marker else 1,
+            variant=int(task_id[:8], 16),
         )
         self._tasks[task.task_id] = task
         stats = self.stats
@@ -313,7 +318,7 @@ class Emulator:
         draw = plain_png if self.config.plain_images else placeholder_png
         data = await asyncio.to_thread(draw, body["prompt"],
                                        body.get("aspect_ratio", "auto"),
-                                       body.get("resolution", "2K"), index)
+                                       body.get("resolution", "2K"), index, task.variant)
         if self._roll(self.config.truncate_rate):
             self._count_fault("truncate")
             return TruncatedResponse(data)

@@ -1,6 +1,8 @@
 """Placeholder images: real PNGs sized by resolution x aspect ratio, showing the prompt.
 
-The same prompt, aspect ratio, resolution and index always give the same bytes.
+The same prompt, aspect ratio, resolution, index and variant always give the same bytes;
+each task has its own variant, so two tasks of one spec give two pictures, as the
+platform's do.
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ def image_size(aspect_ratio: str, resolution: str) -> tuple[int, int]:
     return round(long_side * w / h), long_side
 
 
-def plain_png(prompt: str, aspect_ratio: str, resolution: str, index: int = 0) -> bytes:
+def _seed(prompt: str, index: int, variant: int) -> bytes:
+    salt = f"\0{variant}" if variant else ""  # variant 0: the bytes of earlier versions
+    return hashlib.sha256(f"{prompt}\0{index}{salt}".encode()).digest()
+
+
+def plain_png(prompt: str, aspect_ratio: str, resolution: str, index: int = 0,
+              variant: int = 0) -> bytes:
     """A flat image of the right size in a colour drawn from the prompt (no caption).
 
     About 5 ms instead of 20: for load tests, where the server's drawing would
@@ -32,7 +40,7 @@ def plain_png(prompt: str, aspect_ratio: str, resolution: str, index: int = 0) -
     """
     from PIL import Image
 
-    seed = hashlib.sha256(f"{prompt}\0{index}".encode()).digest()
+    seed = _seed(prompt, index, variant)
     image = Image.new("P", image_size(aspect_ratio, resolution), 0)
     image.putpalette(list(seed[:3]))
     buffer = io.BytesIO()
@@ -41,12 +49,13 @@ def plain_png(prompt: str, aspect_ratio: str, resolution: str, index: int = 0) -
 
 
 @lru_cache(maxsize=32)
-def placeholder_png(prompt: str, aspect_ratio: str, resolution: str, index: int = 0) -> bytes:
+def placeholder_png(prompt: str, aspect_ratio: str, resolution: str, index: int = 0,
+                    variant: int = 0) -> bytes:
     """A PNG that shows the prompt and its own size, in colours drawn from the prompt."""
     from PIL import Image, ImageDraw, ImageFont
 
     width, height = image_size(aspect_ratio, resolution)
-    seed = hashlib.sha256(f"{prompt}\0{index}".encode()).digest()
+    seed = _seed(prompt, index, variant)
     background = (24 + seed[0] // 3, 24 + seed[1] // 3, 24 + seed[2] // 3)
     accent = (255, 214, 90)
     image = Image.new("RGB", (width, height), background)
@@ -59,6 +68,8 @@ def placeholder_png(prompt: str, aspect_ratio: str, resolution: str, index: int 
     caption = f"{width}x{height} | {aspect_ratio} | {resolution} | SEE2AI emulator"
     if index:
         caption += f" | result {index + 1}"
+    if variant:
+        caption += f" | #{variant % 10_000:04d}"
     columns = max(20, int(width / (font_size * 0.55)) - 4)
     lines = textwrap.wrap(prompt, columns)[: max(1, height // (font_size * 2) - 3)]
     y = border * 3

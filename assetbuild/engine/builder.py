@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from assetbuild.cache import ResultCache
 from assetbuild.cost import Prices
+from assetbuild.engine.requests import Requests
 from assetbuild.engine.results import Results
 from assetbuild.engine.submits import Submitter
+from assetbuild.engine.takes import TakeFlow
 from assetbuild.engine.team import TeamFlow
 from assetbuild.engine.watch import TaskWatcher
 from assetbuild.errors import (
@@ -42,6 +44,7 @@ from assetbuild.outcomes import (
     BuildOptions,
     BuildReport,
     ImageResult,
+    Outcome,
     Reporter,
 )
 from assetbuild.plan import ImageStatus, Plan
@@ -50,9 +53,8 @@ from assetbuild.providers.answers import valid_task_id
 from assetbuild.remote import TeamRemote
 from assetbuild.resolve import ResolvedImage
 from assetbuild.shard import shard_path
-from assetbuild.spec import InputMissing, image_request, image_spec, input_urls, local_files
+from assetbuild.spec import image_spec
 from assetbuild.state import FileDigests
-from assetbuild.uploads import prepare_upload
 
 if TYPE_CHECKING:
     from assetbuild.emulator import Emulator
@@ -139,6 +141,9 @@ class Builder:
             self.root, self.provider, plan.provider, (self.cache, journal, self.digests),
             self.lock, lambda: self.client, self.report,
             lambda: self.submits.after_submits(self.watch.polls.typical or 0.0))
+        self.requests = Requests(self.root, self.provider, self.cache, lambda: self.client,
+                                 self.results.dependency_urls, self.report)
+        self.takes = TakeFlow(self)
         self.team: TeamFlow | None = None
         if context.remote is not None:
             remote = TeamRemote(context.remote, lambda message: self.report(
@@ -177,8 +182,8 @@ class Builder:
         started = time.monotonic()
         shared = self.shared
         shared.done = {item.name: asyncio.Event() for item in self.plan.images}
-        locked = {(e.spec_hash, e.task_id) for e in self.plan.lockfile.entries.values()}
-        self.unanswered = self.journal.settle(locked, take_intents=self.generate)
+        self.unanswered = self.journal.settle(self.plan.lockfile.locked_tasks(),
+                                              take_intents=self.generate)
         restored = self._restore_from_cache()
         tasks = [asyncio.create_task(self._image(item)) for item in self.plan.images
                  if item.name not in restored]
@@ -221,7 +226,7 @@ class Builder:
     def _restore_from_cache(self) -> set[str]:
         """Restore in one pass what the cache holds; return the images done."""
         done = self.results.restore_from_cache(
-            [i for i in self.plan.images if i.action == "restore"])
+            [i for i in self.plan.images if i.action == "restore" and i.status != "pick"])
         for name in done:
             result = ImageResult(name, "restored", "from the local cache")
             self.shared.results[name] = result
@@ -258,6 +263,8 @@ class Builder:
     async def _run(self, item: ImageStatus) -> ImageResult:
         if item.action == "none":
             return ImageResult(item.name, "up-to-date")
+        if item.status == "pick":
+            return await self.takes.pick(item)
         for dep in item.image.dependencies if self.generate else ():
             # A restore needs no dependency: its own locked result is what it restores.
             if dep in self.shared.done:
@@ -274,44 +281,73 @@ class Builder:
                                       "to generate it again") from None
                 self.report(BuildEvent("warning", item.name, f"cannot restore ({exc}); "
                                        "generating it again"))
-                return await self._build(item.image, regenerate=True)
-        return await self._build(item.image)
+                return await self._build(item.image, regenerate=True,
+                                         wanted=item.image.takes)
+        wanted = item.image.takes
+        if item.status == "reroll" and item.entry is not None:
+            wanted = item.entry.take_count + item.asked
+        return await self._build(item.image, wanted=wanted)
 
-    async def _build(self, image: ResolvedImage, *, regenerate: bool = False) -> ImageResult:
-        dep_urls = self.results.dependency_urls(image)
-        spec = image_spec(image, self.plan.provider, dep_urls)
+    async def _build(self, image: ResolvedImage, *, regenerate: bool = False,
+                     wanted: int = 1) -> ImageResult:
+        """Build ``image`` (``wanted`` takes of its spec: more than one goes to the
+        take flow), or reuse a result of its spec already paid for."""
+        spec = image_spec(image, self.plan.provider, self.results.dependency_urls(image))
         digest = spec_hash(spec)
         current = self.lock.entries.get(image.name)
-        if not (self.options.force or regenerate):
-            if current is not None and current.spec_hash == digest:
-                return await self.results.restore(image, current, "up-to-date")
-            cached = self.cache.entry(digest)
-            if cached is not None:
-                return await self.results.restore(image, LockEntry.from_toml(cached), "cached")
-            if self.team is not None and (shared := await self.team.restore(image, digest)):
-                return shared
-        journaled = self.journal.get(digest)
-        if journaled is not None and journaled.state == "done":
-            if self.options.force or regenerate:  # a result seen already: not a new one
-                self.journal.forget(digest)
-                journaled = None
-            else:
-                entry = LockEntry.from_toml(journaled.lock_entry)
-                return await self.results.restore(image, entry, "resumed", journaled_spec=digest)
-        follow = self.team is not None and not (self.options.force or regenerate)
+        fresh = self.options.force or regenerate
+        same = current is not None and current.spec_hash == digest and not fresh
+        if wanted > 1 or (same and current is not None and current.takes):
+            return await self.takes.build(image, spec, digest, current if same else None,
+                                          wanted, fresh=fresh)
+        if same and current is not None:
+            return await self.results.restore(image, current, "up-to-date")
+        known = await self.known(image.name, digest, digest, fresh=fresh)
+        if known is not None:
+            entry, outcome, journaled = known
+            return await self.results.restore(image, entry, outcome, journaled_spec=journaled)
         try:
-            async with self.in_flight:  # a lease is taken only just before a submit
-                if journaled is None and follow and self.team is not None:
-                    followed = await self.team.follow(image, digest,
-                                                      lambda: self._request(image))
-                    if isinstance(followed, ImageResult):  # published meanwhile
-                        return followed
-                    journaled = followed
-                status, request, resumed = await self._submit_or_resume(image, digest,
-                                                                        journaled)
+            paid = await self.pay(image, digest, digest, fresh=fresh)
+            if isinstance(paid, LockEntry):  # another machine published it meanwhile
+                return await self.results.restore(image, paid, "remote")
+            status, request, resumed = paid
             return await self._finish(image, spec, digest, status, request, resumed)
         finally:  # however it ended: a poll that failed holds no reservation
             self.submits.release(digest)
+
+    async def known(self, name: str, key: str, digest: str, *, fresh: bool
+                    ) -> tuple[LockEntry, Outcome, str | None] | None:
+        """A result already paid for under ``key`` (a take of spec ``digest``): the
+        cache's, the team's or the journal's (with the journal's key, to drop once
+        locked); with ``fresh`` (--force), only what the journal holds is dropped."""
+        if not fresh:
+            cached = self.cache.entry(key)
+            if cached is not None:
+                return LockEntry.from_toml(cached), "cached", None
+            if self.team is not None and (shared := await self.team.entry(name, key, digest)):
+                return shared, "remote", None
+        journaled = self.journal.get(key)
+        if journaled is None or journaled.state != "done":
+            return None
+        if fresh:  # a result seen already: not a new one
+            self.journal.forget(key)
+            return None
+        return LockEntry.from_toml(journaled.lock_entry), "resumed", key
+
+    async def pay(self, image: ResolvedImage, key: str, digest: str, *, fresh: bool
+                  ) -> tuple[TaskStatus, dict[str, Any], bool] | LockEntry:
+        """The task of ``key`` polled to its end: a journaled one resumed, another
+        machine's followed, else a new one submitted; or the result, if another machine
+        published it meanwhile. The caller releases the reservation of ``key``."""
+        journaled = self.journal.get(key)
+        async with self.in_flight:  # a lease is taken only just before a submit
+            if journaled is None and self.team is not None and not fresh:
+                followed = await self.team.follow(image, key, digest,
+                                                  lambda: self.requests.of(image))
+                if isinstance(followed, LockEntry):
+                    return followed
+                journaled = followed
+            return await self._submit_or_resume(image, key, journaled)
 
     async def _submit_or_resume(
         self, image: ResolvedImage, digest: str, journaled: Any
@@ -340,7 +376,7 @@ class Builder:
         if submits.stop_reason:
             raise ImageFailed(submits.stop_reason)
         submits.reserve(digest, image.resolution)
-        request = await self._request(image)
+        request = await self.requests.of(image)
         task = await submits.send(digest, image.name, request)
         if self.team is not None:
             await self.team.submitted(digest, task.task_id)
@@ -353,45 +389,22 @@ class Builder:
                               f"({exc}); the next build submits it anew (and pays again if "
                               "the API had charged it)") from None
 
-    async def _request(self, image: ResolvedImage) -> dict[str, Any]:
-        """The body a submit of ``image`` sends (uploading its local references)."""
-        return image_request(image, await self._input_urls(image))
-
-    async def _input_urls(self, image: ResolvedImage) -> list[str]:
-        uploaded = {ref.sha256 or "": await self._uploaded(ref.value, ref.sha256 or "")
-                    for ref in local_files(image)}
-        try:
-            return input_urls(image, self.results.dependency_urls(image), uploaded)
-        except InputMissing as exc:
-            raise ImageFailed(str(exc)) from None
-
-    async def _uploaded(self, path: str, digest: str) -> str:
-        """The hosted URL of a local reference: uploaded once per content and account
-        (converted to a format the upload takes, in a thread)."""
-        url = self.cache.upload_url(self.provider.scope, digest)
-        if url is None:
-            try:
-                file = await asyncio.to_thread(prepare_upload, self.root / path)
-            except (OSError, ValueError) as exc:
-                raise ImageFailed(f"reference {path} {exc}") from None
-            if file.converted_from:
-                self.report(BuildEvent("note", path, f"converted from {file.converted_from} "
-                                       "to PNG for the upload (the platform refuses it)"))
-            url = await self.client.upload(file)
-            self.cache.remember_upload(self.provider.scope, digest, url)
-        return url
-
     async def _finish(self, image: ResolvedImage, spec: dict[str, Any], digest: str,
                       status: TaskStatus, request: dict[str, Any], resumed: bool) -> ImageResult:
-        self.submits.release(digest)
-        self.submits.paid(image.resolution, status.cost_points)
-        if status.state == "failed" or not status.result_urls:
-            self.journal.forget(digest)
-            if self.team is not None:  # another machine may try it now
-                await self.team.ended(digest)
-            reason = status.error or f"the task ended as {status.raw_state!r} with no result"
-            raise ImageFailed(f"task {status.task_id} failed: {reason}")
+        await self.ended(image, digest, status)
         result = await self.results.finish(image, spec, digest, status, request, resumed)
         if self.team is not None:  # published: the lease has done its work
             await self.team.ended(digest)
         return result
+
+    async def ended(self, image: ResolvedImage, key: str, status: TaskStatus) -> None:
+        """A task of ``key`` at its end: its price paid; a failed one forgotten, its lease
+        released, and ImageFailed raised."""
+        self.submits.release(key)
+        self.submits.paid(image.resolution, status.cost_points)
+        if status.state == "failed" or not status.result_urls:
+            self.journal.forget(key)
+            if self.team is not None:  # another machine may try it now
+                await self.team.ended(key)
+            reason = status.error or f"the task ended as {status.raw_state!r} with no result"
+            raise ImageFailed(f"task {status.task_id} failed: {reason}")

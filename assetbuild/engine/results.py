@@ -11,9 +11,11 @@ import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from assetbuild.hashing import locked_spec, spec_hash
+from assetbuild._types import STATE_DIR_NAME
+from assetbuild.hashing import locked_spec, sha256_text, spec_hash, take_key
 from assetbuild.journal import JournalUnwritable
 from assetbuild.lockfile import LockEntry, OutputRecord
 from assetbuild.outcomes import BuildEvent, ImageResult, Outcome, Reporter
@@ -88,7 +90,8 @@ class Results:
         return done
 
     async def restore(self, image: ResolvedImage, entry: LockEntry,
-                      outcome: Outcome, journaled_spec: str | None = None) -> ImageResult:
+                      outcome: Outcome,
+                      journaled_spec: str | tuple[str, ...] | None = None) -> ImageResult:
         """Put ``entry``'s outputs in place (cache, else its URLs) and record it;
         ``journaled_spec``: the journal's entry for it is dropped once the lockfile
         holds it."""
@@ -110,7 +113,19 @@ class Results:
     async def finish(self, image: ResolvedImage, spec: dict[str, Any], digest: str,
                      status: TaskStatus, request: dict[str, Any], resumed: bool) -> ImageResult:
         """Download a task that succeeded, and cache, journal and lock its result."""
-        records = await self._download_results(image, status)
+        entry = await self.keep_task(image, spec, (digest, 1), status, request)
+        self.lock.record(image.name, entry, finished_spec=digest)
+        return ImageResult(image.name, "resumed" if resumed else "built",
+                           f"task {status.task_id}", status.cost_points or 0, status.warnings)
+
+    async def keep_task(self, image: ResolvedImage, spec: dict[str, Any],
+                        take: tuple[str, int], status: TaskStatus,
+                        request: dict[str, Any]) -> LockEntry:
+        """Download a task that succeeded (take ``take[1]`` of spec ``take[0]``), and
+        cache, journal and publish its result; return its lock entry. Take 1 goes to
+        the outputs; a later take to the state folder, then into the cache."""
+        digest, number = take
+        records = await self._download_results(image, status, staged=number > 1)
         provider, locked_digest = self.provider.locks_as(status.emulated), digest
         if provider != self.plan_provider:  # placeholders: lock them as such
             spec = image_spec(image, provider, self.dependency_urls(image))
@@ -122,51 +137,66 @@ class Results:
             spec=locked_spec(spec), cost_points=status.cost_points, cost_time=status.cost_time,
             input_tokens=status.input_tokens, output_tokens=status.output_tokens,
             total_tokens=status.total_tokens, warnings=status.warnings)
-        if image.derived_outputs():  # Pillow's work, in a thread
+        if image.derived_outputs() and number == 1:  # Pillow's work, in a thread
             entry = self._with_derived(
                 entry, await asyncio.to_thread(derive_outputs, self.root, image))
+        files = self._files(entry, staged=number > 1)
         table = entry.to_toml()
-        kept = await asyncio.to_thread(self._keep, locked_digest, table, records)
+        key, locked_key = take_key(digest, number), take_key(locked_digest, number)
+        kept = await asyncio.to_thread(self._keep, locked_key, table, files)
         if kept is not None:
             self.report(BuildEvent("warning", image.name, kept))
         # On the event loop, as every journal write: one writer, so an answer's write
         # never waits for a lock another thread holds (SQLite's busy wait is in ms).
         with contextlib.suppress(JournalUnwritable):  # kept in memory; retried at the end
-            self.journal.done(digest, table)
+            self.journal.done(key, table)
         if self.team is not None:
-            await self.team.publish(locked_digest, table, [(self.root / r.path, r.sha256)
-                                                           for r in (*records, *entry.derived)])
-        self.lock.record(image.name, entry, finished_spec=digest)
-        for warning in status.warnings:
+            await self.team.publish(locked_key, table, [(path, sha) for path, sha, _ in files])
+        if number > 1 and kept is None:
+            for path, _, _ in files:
+                path.unlink(missing_ok=True)
+        for warning in status.warnings if number == 1 else ():  # said once per spec
             self.report(BuildEvent("warning", image.name, warning))
-        return ImageResult(image.name, "resumed" if resumed else "built",
-                           f"task {status.task_id}", status.cost_points or 0, status.warnings)
+        return entry
 
     def dependency_urls(self, image: ResolvedImage) -> dict[str, str | None]:
         """The first result URL of each image ``image`` references, as locked now."""
         return {name: entry.first_url if (entry := self.lock.entries.get(name)) else None
                 for name in image.dependencies}
 
-    async def _download_results(self, image: ResolvedImage,
-                                status: TaskStatus) -> tuple[OutputRecord, ...]:
+    def _files(self, entry: LockEntry, *, staged: bool) -> list[tuple[Path, str, int]]:
+        """(file, sha256, size) of an entry's results where they were put."""
+        records = entry.outputs if staged else (*entry.outputs, *entry.derived)
+        return [(self._staged(r.path, r.sha256) if staged else self.root / r.path,
+                 r.sha256, r.bytes) for r in records]
+
+    def _staged(self, path: str, sha256: str) -> Path:
+        """Where a take that is not the output waits for the cache: the state folder."""
+        return self.root / STATE_DIR_NAME / "takes" / f"{sha256}{PurePosixPath(path).suffix}"
+
+    async def _download_results(self, image: ResolvedImage, status: TaskStatus,
+                                *, staged: bool = False) -> tuple[OutputRecord, ...]:
         records = []
         for path, url in zip(image.output_paths(len(status.result_urls)), status.result_urls,
                              strict=True):
-            destination = self.root / path  # the download makes its folder if missing
+            # The download makes its folder if missing.
+            destination = self.root / path if not staged else self._staged(path, url_key(url))
             await self._before_download()
             download = await self._client().download(url, destination)
             sha, size = await asyncio.to_thread(place_download, download, destination)
-            self.digests.remember(destination, sha)
+            if staged:  # named by its digest, as _files finds it
+                await asyncio.to_thread(destination.replace, self._staged(path, sha))
+            else:
+                self.digests.remember(destination, sha)
             records.append(OutputRecord(path, sha, size))
         return tuple(records)
 
-    def _keep(self, locked_digest: str, table: dict[str, Any],
-              records: tuple[OutputRecord, ...]) -> str | None:
+    def _keep(self, locked_key: str, table: dict[str, Any],
+              files: list[tuple[Path, str, int]]) -> str | None:
         """Put a result in the cache (SQLite and file copies: run in a thread); return a
         warning if the cache refused it."""
         try:
-            self.cache.put(locked_digest, table, [(self.root / r.path, r.sha256, r.bytes)
-                                                  for r in records])
+            self.cache.put(locked_key, table, files[:len(table["outputs"])])
         except (sqlite3.Error, OSError) as exc:  # the result is on disk and in the lockfile
             return f"not kept in the result cache: {exc}"
         return None
@@ -181,3 +211,8 @@ class Results:
         for record in derived:
             self.digests.remember(self.root / record.path, record.sha256)
         return replace(entry, derived=derived)
+
+
+def url_key(url: str) -> str:
+    """A file name for a download in progress, from its URL."""
+    return sha256_text(url)[:32]

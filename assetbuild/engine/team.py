@@ -66,9 +66,10 @@ class TeamFlow:
         self._leased: set[str] = set()
         """Spec hashes whose lease this build holds."""
 
-    async def restore(self, image: ResolvedImage, digest: str) -> ImageResult | None:
-        """Restore ``image`` from the result the team published for ``digest``."""
-        table = await self.team.entry(digest)
+    async def entry(self, name: str, key: str, digest: str) -> LockEntry | None:
+        """The result the team published under ``key`` (a take of spec ``digest``), its
+        blobs now in the local cache; None if there is none, or none usable."""
+        table = await self.team.entry(key)
         if table is None:
             return None
         try:
@@ -77,48 +78,54 @@ class TeamFlow:
             entry, why = None, str(exc)
         else:
             why = "it names another spec or too many outputs"
-        if entry is None or entry.spec_hash != digest or not 1 <= len(entry.outputs) <= 16:
-            self.report(BuildEvent("warning", image.name, f"the remote's entry for this spec "
+        if (entry is None or entry.spec_hash != digest or entry.takes
+                or not 1 <= len(entry.outputs) <= 16):
+            self.report(BuildEvent("warning", name, f"the remote's entry for this spec "
                                    f"is not usable ({why}); not used"))
             return None
         if not await self.team.fill(entry, self.cache):
             return None
-        self.cache.put(digest, table, [])
-        return await self.results.restore(image, entry, "remote")
+        self.cache.put(key, table, [])
+        return entry
 
-    async def follow(self, image: ResolvedImage, digest: str,
+    async def restore(self, image: ResolvedImage, digest: str) -> ImageResult | None:
+        """Restore ``image`` from the result the team published for ``digest``."""
+        entry = await self.entry(image.name, digest, digest)
+        return None if entry is None else await self.results.restore(image, entry, "remote")
+
+    async def follow(self, image: ResolvedImage, key: str, digest: str,
                      request: Callable[[], Awaitable[dict[str, Any]]]
-                     ) -> JournalEntry | ImageResult | None:
-        """Before a submit: take the lease on ``digest`` (None: submit), or journal as
-        this build's own the task another machine of the same account is generating for
-        it (poll it), or, if that machine published the result meanwhile, restore it."""
-        held = await self.team.claim(digest, self.fingerprint)
+                     ) -> JournalEntry | LockEntry | None:
+        """Before a submit: take the lease on ``key`` (None: submit), or journal as this
+        build's own the task another machine of the same account is generating for it
+        (poll it), or, if that machine published the result meanwhile, return it."""
+        held = await self.team.claim(key, self.fingerprint)
         if held is None:
             if not self.team.readonly and not self.team.down:
-                self._leased.add(digest)
-            return await self._published_meanwhile(image, digest)
+                self._leased.add(key)
+            return await self._published_meanwhile(image, key, digest)
         if held.key_fingerprint != self.fingerprint:
             return None  # another account's task: not ours to poll
-        lease = await self._with_task_id(digest, held)
+        lease = await self._with_task_id(key, held)
         if lease is None or not lease.task_id:
             if not self.team.readonly:
-                await self.team.hold(digest, "", self.fingerprint)  # a dead holder's lease
-                self._leased.add(digest)
-            return await self._published_meanwhile(image, digest)
+                await self.team.hold(key, "", self.fingerprint)  # a dead holder's lease
+                self._leased.add(key)
+            return await self._published_meanwhile(image, key, digest)
         with contextlib.suppress(JournalUnwritable):  # kept in memory: polled all the same
-            self.journal.submitted(digest, image.name, lease.task_id, await request())
+            self.journal.submitted(key, image.name, lease.task_id, await request())
         self.report(BuildEvent("resumed", image.name,
                                f"{lease.task_id} (another machine's, from the remote's lease)"))
-        return self.journal.get(digest)
+        return self.journal.get(key)
 
-    async def _published_meanwhile(self, image: ResolvedImage,
-                                   digest: str) -> ImageResult | None:
+    async def _published_meanwhile(self, image: ResolvedImage, key: str,
+                                   digest: str) -> LockEntry | None:
         """The result, if another machine published it between this build's lookup and
-        its lease (a holder that finished and released): restored instead of paid for."""
-        restored = await self.restore(image, digest)
-        if restored is not None:
-            await self.ended(digest)
-        return restored
+        its lease (a holder that finished and released): used instead of paid for."""
+        entry = await self.entry(image.name, key, digest)
+        if entry is not None:
+            await self.ended(key)
+        return entry
 
     async def _with_task_id(self, digest: str, lease: Lease) -> Lease | None:
         """The lease once its holder has written the task id (or None if it never does

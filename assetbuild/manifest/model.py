@@ -31,11 +31,13 @@ MAX_VARS_DEPTH = 32
 TOP_KEYS = ("version", "settings", "vars", "defaults", "images")
 SETTINGS_KEYS = ("out_dir", "lockfile", "jobs", "provider", "timeout", "price_ceilings",
                  "remote", "remote_readonly")
-DEFAULTS_KEYS = ("resolution", "aspect_ratio", "output")
+DEFAULTS_KEYS = ("resolution", "aspect_ratio", "output", "takes")
 IMAGE_KEYS = (
     "prompt", "prompt_file", "output", "aspect_ratio", "resolution",
-    "references", "vars", "matrix", "sizes", "formats",
+    "references", "vars", "matrix", "sizes", "formats", "takes",
 )
+MAX_TAKES = 8
+"""Takes an image may ask for, and keep."""
 FORMAT_SPELLINGS = {"jpg": "jpeg", "JPG": "jpeg", "PNG": "png", "JPEG": "jpeg", "WEBP": "webp"}
 
 
@@ -63,6 +65,7 @@ class Defaults:
     resolution: str = "2K"
     aspect_ratio: str = "auto"
     output: str | None = None
+    takes: int = 1
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,8 @@ class ImageDecl:
     """Widths of resized copies derived from the generated image (no API call)."""
     formats: tuple[str, ...] = ()
     """Formats of converted copies derived from the generated image."""
+    takes: int | None = None
+    """Tasks of the same spec to pay for and keep (None: the default's)."""
 
     def line(self, field_name: str | None = None) -> int | None:
         """The line of ``field_name`` in the manifest, else of the image's table."""

@@ -23,6 +23,7 @@ from assetbuild.manifest.model import (
     MAX_IMAGES,
     MAX_KEY_DOTS,
     MAX_MATRIX_IMAGES,
+    MAX_TAKES,
     MAX_VARS_DEPTH,
     SETTINGS_KEYS,
     TOP_KEYS,
@@ -182,7 +183,7 @@ class _Validator:
         self._unknown_keys(table, DEFAULTS_KEYS, ("defaults",))
         base = Defaults()
         values: dict[str, Any] = {}
-        for key in DEFAULTS_KEYS:
+        for key in DEFAULTS_KEYS[:-1]:
             if key in table:
                 if isinstance(table[key], str):
                     values[key] = table[key]
@@ -193,6 +194,7 @@ class _Validator:
             resolution=values.get("resolution", base.resolution),
             aspect_ratio=values.get("aspect_ratio", base.aspect_ratio),
             output=values.get("output", base.output),
+            takes=self._takes(table.get("takes", base.takes), None) or base.takes,
         )
 
     def _vars(
@@ -238,7 +240,16 @@ class _Validator:
             lines=self.lines.of(*where),
             sizes=self._sizes(body.get("sizes", []), name),
             formats=self._formats(body.get("formats", []), name),
+            takes=self._takes(body["takes"], name) if "takes" in body else None,
         )
+
+    def _takes(self, value: Any, image: str | None) -> int | None:
+        """``takes = N``: 1 to MAX_TAKES tasks of the image's spec."""
+        if type(value) is int and 1 <= value <= MAX_TAKES:
+            return value
+        self.add(f"{value!r} is not a number of takes from 1 to {MAX_TAKES}", image=image,
+                 field_name="takes", table=("images", image) if image else ("defaults",))
+        return None
 
     def _sizes(self, value: Any, image: str) -> tuple[int, ...]:
         where = ("images", image)

@@ -37,6 +37,8 @@ class ResolvedImage:
     """The primary output path, relative to the manifest's folder (POSIX)."""
     sizes: tuple[int, ...] = ()
     formats: tuple[str, ...] = ()
+    takes: int = 1
+    """Tasks of this spec a build pays for and keeps (not in the spec hash)."""
 
     def derived_outputs(self) -> list[tuple[str, int | None, str]]:
         """(path, width or None, format) of each file derived from the primary output:

@@ -140,7 +140,7 @@ class Resolver:
             return None
         assert prompt is not None and aspect and resolution and output
         return ResolvedImage(name, decl.name, prompt, aspect, resolution, references, output,
-                             decl.sizes, decl.formats)
+                             decl.sizes, decl.formats, decl.takes or defaults.takes)
 
     def _check_sizes(self, decl: ImageDecl, name: str, aspect: str, resolution: str) -> None:
         """A derived width larger than the picture would only be a copy at full size:

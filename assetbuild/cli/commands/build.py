@@ -59,11 +59,11 @@ def build(manifest_path: Path, targets: tuple[str, ...], jobs: int | None, force
                            fail_fast=fail_fast, max_cost=max_cost, remote=remote,
                            remote_readonly=remote_readonly,
                            shard=parse_shard(shard) if shard else None)
-    with _reporter(as_json, quiet, verbose) as reporter:
+    with build_reporter(as_json, quiet, verbose) as reporter:
         report = run_build(project, options, reporter=reporter, wait=not no_wait,
                            on_wait=lambda message: echo(message, err=True),
                            on_plan=reporter.planned)
-    return _finish(report, as_json, quiet)
+    return finish_build(report, as_json, quiet)
 
 
 def _dry_run(project: Any, targets: tuple[str, ...], provider: str | None,
@@ -91,13 +91,13 @@ def pull(manifest_path: Path, targets: tuple[str, ...], no_wait: bool, provider:
     from assetbuild.build import pull as run_pull
 
     project = load_project(manifest_path)
-    with _reporter(as_json, quiet, verbose) as reporter:
+    with build_reporter(as_json, quiet, verbose) as reporter:
         report = run_pull(project, targets, provider=provider, reporter=reporter,
                           wait=not no_wait, on_plan=reporter.planned, remote=remote)
-    return _finish(report, as_json, quiet)
+    return finish_build(report, as_json, quiet)
 
 
-def _reporter(as_json: bool, quiet: bool, verbose: bool) -> Any:
+def build_reporter(as_json: bool, quiet: bool, verbose: bool) -> Any:
     from assetbuild.progress import PlainReporter, RichReporter
 
     if as_json or quiet or not sys.stderr.isatty():
@@ -105,7 +105,7 @@ def _reporter(as_json: bool, quiet: bool, verbose: bool) -> Any:
     return RichReporter(verbose=verbose)
 
 
-def _finish(report: Any, as_json: bool, quiet: bool) -> int:
+def finish_build(report: Any, as_json: bool, quiet: bool) -> int:
     from assetbuild import report as reports
     from assetbuild.outcomes import plural
     from assetbuild.progress import report_json, summary_line
