@@ -149,3 +149,36 @@ def test_the_parsed_copy_is_reused_while_the_bytes_are_the_same(tmp_path: Path) 
     write_lockfile(path, {"b": entry("b")})  # other bytes
     assert set(read_lockfile(path, store).entries) == {"b"}
     store.close()
+
+
+def _with_takes(chosen: int = 2) -> LockEntry:
+    from assetbuild.lockfile import Take
+
+    takes = tuple(Take(f"task-{n}", (f"https://cdn.example/{n}.png",), (f"{n}" * 64,), (n,), 10)
+                  for n in range(1, 4))
+    return entry("hero", task_id=takes[chosen - 1].task_id, takes=takes, take=chosen)
+
+
+def test_takes_round_trip_and_make_the_lockfile_version_2(tmp_path: Path) -> None:
+    path = tmp_path / "assetbuild.lock"
+    write_lockfile(path, {"hero": _with_takes(), "plain": entry("plain")})
+    assert tomllib.loads(path.read_text())["version"] == 2
+    assert read_lockfile(path).entries["hero"] == _with_takes()
+    write_lockfile(path, {"plain": entry("plain")})
+    assert tomllib.loads(path.read_text())["version"] == 1, "no takes: as older versions wrote"
+
+
+@pytest.mark.parametrize(("edit", "said"), [
+    (('take = 2', 'take = 5'), "chooses take 5 of 3"),
+    (('task_id = "task-2"\nstate', 'task_id = "task-9"\nstate'), "is not take 2's"),
+    (('bytes = [\n    1,\n]', 'bytes = []'), "disagree"),
+])
+def test_a_hand_edited_take_is_a_lockfile_error(tmp_path: Path, edit: tuple[str, str],
+                                                said: str) -> None:
+    path = tmp_path / "assetbuild.lock"
+    write_lockfile(path, {"hero": _with_takes()})
+    text = path.read_text()
+    assert edit[0] in text
+    path.write_text(text.replace(edit[0], edit[1], 1))
+    with pytest.raises(LockfileError, match=said):
+        read_lockfile(path)
