@@ -285,3 +285,24 @@ def test_sharded_builds_share_the_remote(
     assert built.code == 0, built.err
     assert f"{6 - paid} built, {paid} cached from the remote" in built.err
     assert served.emulator.stats.submits == 6
+
+
+def test_a_branch_asking_for_the_same_takes_pays_for_none(
+        machines: list[Machine], run_cli: RunCli, served: Served, remote_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    first, branch = machines[0], machines[1]
+    takes = SET.replace('resolution = "1K"', 'resolution = "1K"\ntakes = 2').replace(
+        "[0, 1, 2, 3, 4, 5]", "[0, 1]")
+    first.project.write_manifest(takes)
+    monkeypatch.setenv("ASSETBUILD_REMOTE", remote_url)
+    assert first.run(run_cli, monkeypatch, "build").code == 0
+    assert served.emulator.stats.submits == 4
+    branch.project.write_manifest(takes)
+    built = branch.run(run_cli, monkeypatch, "build")
+    assert built.code == 0, built.err
+    assert served.emulator.stats.submits == 4, "every take came from the remote"
+    assert [[t["task_id"] for t in e["takes"]] for e in _locked(branch.project).values()] == [
+        [t["task_id"] for t in e["takes"]] for e in _locked(first.project).values()]
+    picked = branch.run(run_cli, monkeypatch, "pick", "tile[n=0]", "2")
+    assert picked.code == 0, picked.err
+    assert branch.run(run_cli, monkeypatch, "check").code == 0
