@@ -301,8 +301,11 @@ def test_a_branch_asking_for_the_same_takes_pays_for_none(
     built = branch.run(run_cli, monkeypatch, "build")
     assert built.code == 0, built.err
     assert served.emulator.stats.submits == 4, "every take came from the remote"
-    assert [[t["task_id"] for t in e["takes"]] for e in _locked(branch.project).values()] == [
-        [t["task_id"] for t in e["takes"]] for e in _locked(first.project).values()]
+    def take_ids(project: ProjectDir) -> list[list[str]]:
+        return [[t["task_id"] for t in e["takes"]]  # type: ignore[attr-defined]
+                for e in _locked(project).values()]
+
+    assert take_ids(branch.project) == take_ids(first.project)
     picked = branch.run(run_cli, monkeypatch, "pick", "tile[n=0]", "2")
     assert picked.code == 0, picked.err
     assert branch.run(run_cli, monkeypatch, "check").code == 0
