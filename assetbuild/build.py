@@ -112,6 +112,10 @@ def build(
             _check_budget(plan, options.max_cost)
         if on_plan:
             on_plan(plan)
+        if not plan.up_to_date:
+            from assetbuild.review.base import keep_review_base
+
+            keep_review_base(project)
         return _run(project, plan, options, reporter, emulator, environ, cache_dir,
                     lock=held)
 

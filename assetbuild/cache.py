@@ -106,6 +106,19 @@ class ResultCache:
             return {}
         return found
 
+    def read_blob(self, sha256: str, limit: int = 64 * 1024 * 1024) -> bytes | None:
+        """The cached bytes of ``sha256`` if cached, no larger than ``limit`` and still
+        matching their digest."""
+        stored = self._cache.get(f"blob:{sha256}", read=True)
+        if stored is None:
+            return None
+        if not isinstance(stored, bytes):
+            with stored:
+                stored = stored.read(limit + 1)
+        if len(stored) > limit or hashlib.sha256(stored).hexdigest() != sha256:
+            return None
+        return bytes(stored)
+
     def restore(self, sha256: str, destination: str,
                 data: bytes | None = None) -> os.stat_result | None:
         """Write the cached bytes of ``sha256`` to the file ``destination`` (a path

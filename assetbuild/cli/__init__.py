@@ -35,6 +35,7 @@ from assetbuild.cli.commands import (  # noqa: F401 - registers them
     emulator,
     inspect,
     remote,
+    review,
     stores,
     takes,
 )
