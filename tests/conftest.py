@@ -30,6 +30,22 @@ RunCli = Callable[..., CliResult]
 pytest_plugins = ["pytester"]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--soak``: also run the trials of many minutes (the 5,000-manifest fuzz)."""
+    parser.addoption("--soak", action="store_true",
+                     help="run the soak trials too (minutes each; CI leaves them out)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip soak trials unless ``--soak`` was given."""
+    if config.getoption("--soak"):
+        return
+    skip = pytest.mark.skip(reason="a soak trial: run with --soak")
+    for item in items:
+        if "soak" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own result cache and no API settings from the machine."""

@@ -7,6 +7,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +33,64 @@ def test_init_writes_a_working_starter(project: ProjectDir, run_cli: RunCli) -> 
 
 
 def git(*args: str, cwd: Path) -> None:
-    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd,
+                   check=True, capture_output=True)
+
+
+@dataclass(frozen=True)
+class HookSource:
+    """This checkout as a repository a user's config names, and a shared pre-commit home
+    (the hook's environment is installed once for every hook test)."""
+
+    repo: Path
+    rev: str
+    home: Path
+
+    def config(self) -> str:
+        return (f"repos:\n  - repo: {self.repo}\n    rev: {self.rev}\n"
+                "    hooks:\n      - id: assetbuild-check\n")
+
+
+@pytest.fixture(scope="session")
+def hook_source(tmp_path_factory: pytest.TempPathFactory) -> HookSource:
+    """The working tree as it is (committed or not, less what git ignores), committed
+    into a scratch repository, as `pre-commit try-repo` would, but once."""
+    source = tmp_path_factory.mktemp("hook-source")
+    listed = subprocess.run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=REPO,
+                            check=True, capture_output=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        if (REPO / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, source / name)
+    git("init", "-q", cwd=source)
+    git("add", "-A", cwd=source)
+    git("commit", "-q", "-m", "hook source", cwd=source)
+    rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=source, check=True,
+                         capture_output=True, text=True).stdout.strip()
+    return HookSource(source, rev, tmp_path_factory.mktemp("pre-commit-home"))
+
+
+def _hook_runner(project: ProjectDir, hook_source: HookSource, env: dict[str, str],
+                 *args: str) -> Callable[[], subprocess.CompletedProcess[str]]:
+    """Runs the hook as a user's repository does, through its .pre-commit-config.yaml."""
+    project.write(".pre-commit-config.yaml", hook_source.config())
+    git("add", ".pre-commit-config.yaml", cwd=project.root)
+
+    def hook() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pre_commit", "run", "assetbuild-check", *args],
+            cwd=project.root, env=env, capture_output=True, text=True, timeout=600,
+            check=False)
+
+    return hook
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_pre_commit_hook_fails_on_a_stale_image_and_passes_after_a_build(
-    project: ProjectDir, isolated_environment: Path
+    project: ProjectDir, isolated_environment: Path, hook_source: HookSource
 ) -> None:
-    """The hook as a user's repository runs it, through `pre-commit try-repo`."""
+    """The hook as a user's repository runs it, through its pre-commit config."""
     project.write_manifest("""
         version = 1
         [settings]
@@ -47,17 +98,12 @@ def test_pre_commit_hook_fails_on_a_stale_image_and_passes_after_a_build(
         [images.logo]
         prompt = "A flat logo for a coffee roaster"
     """)
-    env = {**os.environ, "PRE_COMMIT_HOME": str(project.root.parent / "pre-commit-home"),
+    env = {**os.environ, "PRE_COMMIT_HOME": str(hook_source.home),
            "ASSETBUILD_CACHE_DIR": str(isolated_environment)}
     project.write(".gitignore", ".assetbuild/\n")  # as `assetbuild init` writes it
     git("init", "-q", cwd=project.root)
     git("add", "-A", cwd=project.root)
-
-    def hook() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "pre_commit", "try-repo", str(REPO), "assetbuild-check",
-             "--all-files"], cwd=project.root, env=env, capture_output=True, text=True,
-            timeout=600, check=False)
+    hook = _hook_runner(project, hook_source, env, "--all-files")
 
     stale = hook()
     assert stale.returncode == 1, stale.stdout + stale.stderr
@@ -77,8 +123,8 @@ def test_pre_commit_hook_fails_on_a_stale_image_and_passes_after_a_build(
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
-def test_the_hook_sees_what_the_commit_holds(project: ProjectDir,
-                                             isolated_environment: Path) -> None:
+def test_the_hook_sees_what_the_commit_holds(project: ProjectDir, isolated_environment: Path,
+                                             hook_source: HookSource) -> None:
     """Unstaged images, deleted images and prompt files of any extension: the hook
     runs on every commit and judges what would be committed."""
     project.write_manifest("""
@@ -90,15 +136,10 @@ def test_the_hook_sees_what_the_commit_holds(project: ProjectDir,
     """)
     project.write("logo.prompt", "A flat logo for a coffee roaster\n")
     project.write(".gitignore", ".assetbuild/\n")
-    env = {**os.environ, "PRE_COMMIT_HOME": str(project.root.parent / "pre-commit-home"),
+    env = {**os.environ, "PRE_COMMIT_HOME": str(hook_source.home),
            "ASSETBUILD_CACHE_DIR": str(isolated_environment)}
     git("init", "-q", cwd=project.root)
-
-    def hook() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "pre_commit", "try-repo", str(REPO), "assetbuild-check"],
-            cwd=project.root, env=env, capture_output=True, text=True, timeout=600,
-            check=False)
+    hook = _hook_runner(project, hook_source, env)
 
     built = subprocess.run([sys.executable, "-m", "assetbuild", "build", "-q"],
                            cwd=project.root, env=env, capture_output=True, text=True,
@@ -112,8 +153,7 @@ def test_the_hook_sees_what_the_commit_holds(project: ProjectDir,
     git("add", "generated/logo.png", cwd=project.root)
     staged = hook()
     assert staged.returncode == 0, staged.stdout + staged.stderr
-    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "art",
-        cwd=project.root)
+    git("commit", "-q", "-m", "art", cwd=project.root)
 
     git("rm", "-q", "generated/logo.png", cwd=project.root)
     deleted = hook()
