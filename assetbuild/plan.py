@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -207,6 +207,7 @@ def make_plan(
     selected = set(select_targets(resolved, targets))
     statuses: dict[str, ImageStatus] = {}
     root = resolved.manifest.root
+    digests.prefetch(_locked_files(lockfile, selected, root))
     memo = spec_hashes if spec_hashes is not None else {}
     for image in resolved.images:
         if image.name not in selected:
@@ -245,6 +246,17 @@ def make_plan(
                                      f"keeps {entry.take_count})", digest, (), entry)
         statuses[image.name] = status
     return Plan(resolved, lockfile, provider, tuple(statuses.values()))
+
+
+def _locked_files(lockfile: Lockfile, names: set[str], root: Path) -> Iterator[str]:
+    """The files the lockfile vouches for, of the images ``names``, as the plan asks
+    for their digests."""
+    prefix = f"{root}{os.sep}"
+    for name in names:
+        entry = lockfile.get(name)
+        if entry is not None:
+            for record in (*entry.outputs, *entry.derived):
+                yield prefix + record.path
 
 
 def _output_status(

@@ -242,6 +242,7 @@ class TemplateRenderer:
         self.loader = _FolderLoader(root)
         self.env = make_environment(self.loader)
         self._compiled: dict[str, jinja2.Template] = {}
+        self._substitutions: dict[str, tuple[tuple[bool, str], ...] | None] = {}
 
     def render(self, source: str, context: Mapping[str, Any], limit: int) -> str:
         """Render a template string; raise TemplateProblem with a readable reason."""
@@ -249,11 +250,58 @@ class TemplateRenderer:
             if len(source) > limit:
                 raise TemplateProblem(f"is longer than {limit} characters")
             return source
+        substituted = self._substitute(source, context)
+        if substituted is not None:
+            if len(substituted) > limit:
+                raise TemplateProblem(f"renders to more than {limit} characters")
+            return substituted
         template = self._compiled.get(source)
         if template is None:
             template = self._compile(source, lambda: self.env.from_string(source))
             self._compiled[source] = template
         return self._run(template, context, limit, source)
+
+    def _substitute(self, source: str, context: Mapping[str, Any]) -> str | None:
+        """``source`` rendered without Jinja when it only puts variables in text
+        (``"tile {{ a }}-{{ b }}"``: most prompts and outputs of a catalog), exactly as
+        Jinja renders it (``str`` of each value); None when Jinja must render it (any
+        filter, tag or expression, or a variable the context lacks)."""
+        if source not in self._substitutions:
+            self._substitutions[source] = self._parts(source)
+        parts = self._substitutions[source]
+        if parts is None:
+            return None
+        pieces = []
+        for is_name, text in parts:
+            if not is_name:
+                pieces.append(text)
+            elif text in context:
+                value = context[text]
+                pieces.append(value if type(value) is str else str(value))
+            else:
+                return None
+        return "".join(pieces)
+
+    def _parts(self, source: str) -> tuple[tuple[bool, str], ...] | None:
+        """The text and variable names of a template that is only those, else None."""
+        if nesting_problem(source):
+            return None
+        try:
+            tree = self.env.parse(source)
+        except Exception:  # noqa: BLE001 - Jinja's own path reports what is wrong
+            return None
+        parts: list[tuple[bool, str]] = []
+        for node in tree.body:
+            if not isinstance(node, nodes.Output):
+                return None
+            for child in node.nodes:
+                if isinstance(child, nodes.TemplateData):
+                    parts.append((False, child.data))
+                elif isinstance(child, nodes.Name) and child.ctx == "load":
+                    parts.append((True, child.name))
+                else:
+                    return None
+        return tuple(parts)
 
     def _undefined(self, source: str, context: Mapping[str, Any],
                    exc: jinja2.UndefinedError) -> str:

@@ -19,7 +19,7 @@ import re
 import shutil
 import stat as stat_module
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -191,6 +191,20 @@ class StateStore:
             self._cache = None
 
 
+PREFETCH_AT_LEAST = 64
+"""Fewer unseen files than this are hashed one by one (threads would cost more)."""
+
+
+def _stat_and_hash(path: str) -> tuple[int, int, int, str] | None:
+    """The file's stat key and sha256, or None if it cannot be read. The stat is taken
+    first: a file changed while it is hashed is hashed again by the next check."""
+    try:
+        current = stat_key(os.stat(path))  # noqa: PTH116 - strings, once per output
+        return (*current, sha256_file(Path(path)))
+    except OSError:
+        return None
+
+
 class FileDigests:
     """sha256 of files, re-read only when size, mtime or inode changed.
 
@@ -229,6 +243,23 @@ class FileDigests:
         table[key] = (*current, digest)
         self._dirty = True
         return digest
+
+    def prefetch(self, paths: Iterable[str], workers: int = 4) -> None:
+        """Hash, in threads, those of ``paths`` the table has never seen (a fresh clone:
+        every output), so the :meth:`digest` calls that follow find them. hashlib lets
+        go of the GIL while it hashes, so two cores hash two files at once; files the
+        table knows are left to :meth:`digest` (no extra ``stat`` on a warm check)."""
+        table = self._load()
+        unseen = [path for path in paths if path not in table]
+        if len(unseen) < PREFETCH_AT_LEAST:
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers, thread_name_prefix="assetbuild-hash") as pool:
+            for path, found in zip(unseen, pool.map(_stat_and_hash, unseen), strict=True):
+                if found is not None:
+                    table[path] = found
+                    self._dirty = True
 
     def remember(self, path: Path | str, digest: str,
                  stat: os.stat_result | None = None) -> None:

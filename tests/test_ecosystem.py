@@ -424,6 +424,7 @@ def test_no_color_is_respected_on_a_terminal(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # a fresh virtual environment and the dev install: 1-3 minutes
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_the_readme_quick_start_ends_in_a_green_check(tmp_path: Path,
                                                        isolated_environment: Path) -> None:

@@ -6,12 +6,15 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from assetbuild.errors import LockfileError
 from assetbuild.lockfile import (
     LockEntry,
     OutputRecord,
     dump_lockfile,
+    parse_lockfile_bytes,
     read_lockfile,
     write_lockfile,
 )
@@ -181,4 +184,32 @@ def test_a_hand_edited_take_is_a_lockfile_error(tmp_path: Path, edit: tuple[str,
     assert edit[0] in text
     path.write_text(text.replace(edit[0], edit[1], 1))
     with pytest.raises(LockfileError, match=said):
+        read_lockfile(path)
+
+
+_TEXT = st.text(st.characters(codec="utf-8"), max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(prompt=_TEXT, name=_TEXT.filter(bool), url=_TEXT, warnings=st.lists(_TEXT, max_size=3),
+       points=st.integers(0, 2**63 - 1))
+def test_the_compiled_parser_reads_what_is_written_as_tomllib_does(
+        prompt: str, name: str, url: str, warnings: list[str], points: int) -> None:
+    """rtoml reads lockfiles for speed: on anything assetbuild writes (escapes, control
+    characters, any unicode) it must give exactly tomllib's tables."""
+    import rtoml
+
+    entry = LockEntry(spec_hash="h", provider="see2ai", task_id="t", state="completed",
+                      model="m", result_urls=(url,), request={"prompt": prompt},
+                      outputs=(OutputRecord("a.png", "s", 1),), cost_points=points,
+                      warnings=tuple(warnings))
+    text = dump_lockfile({name: entry}).decode("utf-8")
+    assert rtoml.loads(text) == tomllib.loads(text)
+    assert parse_lockfile_bytes(text.encode(), Path("x.lock")).entries[name] == entry
+
+
+def test_a_lockfile_that_is_not_toml_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "assetbuild.lock"
+    path.write_text('version = 1\n[images.a]\nspec_hash = "unterminated\n')
+    with pytest.raises(LockfileError, match=r"is not valid TOML.*line 3"):
         read_lockfile(path)

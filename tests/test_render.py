@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from assetbuild.errors import TemplateProblem
 from assetbuild.render import TemplateRenderer
@@ -30,7 +32,7 @@ def test_plain_strings_are_not_compiled(renderer: TemplateRenderer) -> None:
 
 
 def test_each_source_compiles_once(renderer: TemplateRenderer) -> None:
-    source = "card {{ color }} {{ n }}"
+    source = "card {{ color | upper }} {{ n }}"
     outputs = {renderer.render(source, {"color": "red", "n": n}, 100) for n in range(1000)}
     assert len(outputs) == 1000
     assert list(renderer._compiled) == [source]
@@ -97,3 +99,29 @@ def test_output_longer_than_the_limit_fails(renderer: TemplateRenderer) -> None:
 def test_syntax_errors_name_the_line(renderer: TemplateRenderer) -> None:
     with pytest.raises(TemplateProblem, match="line 2"):
         renderer.render("ok\n{{ broken ", {}, 100)
+
+
+@settings(max_examples=300, deadline=None)
+@given(pieces=st.lists(st.one_of(
+    st.sampled_from(["{{ a }}", "{{b}}", "{{- a -}}", "{{ missing }}", "{{ a|upper }}",
+                     "{% if a %}x{% endif %}", "{{ n }}", "{{ f }}", "{{ t }}", "{{ l }}"]),
+    st.text(st.sampled_from("xy -\n\t{}%#"), max_size=6)), max_size=6))
+def test_plain_substitution_renders_exactly_as_jinja(tmp_path_factory: pytest.TempPathFactory,
+                                                     pieces: list[str]) -> None:
+    """Templates that only put variables in text skip Jinja: the text must be Jinja's,
+    and anything else must be left to Jinja."""
+    source = "".join(pieces)
+    context = {"a": "Ünï", "b": "", "n": 3, "f": 1.5, "t": True, "l": [1, "x"]}
+    renderer = TemplateRenderer(tmp_path_factory.getbasetemp())
+    fast = renderer._substitute(source, context)
+    try:
+        jinja = renderer.env.from_string(source).render(context)
+    except Exception:  # noqa: BLE001 - a template Jinja refuses must not pass the fast path
+        assert fast is None
+        return
+    if fast is not None:
+        assert fast == jinja
+    simple = all(p in ("{{ a }}", "{{b}}", "{{- a -}}", "{{ n }}", "{{ f }}", "{{ t }}",
+                       "{{ l }}") or not any(c in p for c in "{}%#") for p in pieces)
+    if simple:
+        assert fast is not None, "a plain substitution skips Jinja"

@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from assetbuild.errors import LockfileError, UsageError
-from assetbuild.lockfile import Lockfile, parse_lockfile
+from assetbuild.lockfile import Lockfile, parse_lockfile_bytes
 from assetbuild.remote.store import RemoteDown, RemoteStore
 
 
@@ -62,9 +61,8 @@ def lockfiles_at(root: Path, lockfile: Path, refs: tuple[str, ...]) -> list[Lock
         if shown.returncode != 0:
             continue
         try:
-            found.append(parse_lockfile(tomllib.loads(shown.stdout.decode()),
-                                        Path(f"{ref}:{relative}")))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError, LockfileError) as exc:
+            found.append(parse_lockfile_bytes(shown.stdout, Path(f"{ref}:{relative}")))
+        except LockfileError as exc:
             raise UsageError(f"{ref}:{relative} cannot be read ({exc}); nothing was "
                              "deleted") from None
     if not found:

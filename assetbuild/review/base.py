@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Protocol
 
-from assetbuild.errors import LockfileError, UsageError
+from assetbuild.errors import UsageError
 from assetbuild.fsutil import atomic_write_bytes, relative_path_problem
-from assetbuild.lockfile import Lockfile, parse_lockfile
+from assetbuild.lockfile import Lockfile, parse_lockfile_bytes
 from assetbuild.project import Project
 
 REVIEW_BASE = "review-base.lock"
@@ -165,13 +165,7 @@ def _read_blob(stream: IO[bytes], size: int) -> bytes | None:
 
 
 def _parse(data: bytes, path: Path, where: str = "") -> Lockfile:
-    import tomllib
-
-    shown = f"{path} at {where}" if where else str(path)
-    try:
-        return parse_lockfile(tomllib.loads(data.decode("utf-8")), Path(shown))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise LockfileError(Path(shown), f"is not valid TOML ({exc})") from None
+    return parse_lockfile_bytes(data, Path(f"{path} at {where}" if where else str(path)))
 
 
 def _git_path() -> str:
