@@ -205,6 +205,10 @@ def _stat_and_hash(path: str) -> tuple[int, int, int, str] | None:
         return None
 
 
+def _stat_and_hash_all(paths: list[str]) -> list[tuple[int, int, int, str] | None]:
+    return [_stat_and_hash(path) for path in paths]
+
+
 class FileDigests:
     """sha256 of files, re-read only when size, mtime or inode changed.
 
@@ -255,11 +259,16 @@ class FileDigests:
             return
         from concurrent.futures import ThreadPoolExecutor
 
+        # A task per slice, not per file: a future costs more than hashing a small file.
+        size = max(PREFETCH_AT_LEAST, len(unseen) // (workers * 4) + 1)
+        slices = [unseen[start:start + size] for start in range(0, len(unseen), size)]
         with ThreadPoolExecutor(workers, thread_name_prefix="assetbuild-hash") as pool:
-            for path, found in zip(unseen, pool.map(_stat_and_hash, unseen), strict=True):
-                if found is not None:
-                    table[path] = found
-                    self._dirty = True
+            for paths_of_slice, found in zip(slices, pool.map(_stat_and_hash_all, slices),
+                                             strict=True):
+                for path, known in zip(paths_of_slice, found, strict=True):
+                    if known is not None:
+                        table[path] = known
+                        self._dirty = True
 
     def remember(self, path: Path | str, digest: str,
                  stat: os.stat_result | None = None) -> None:

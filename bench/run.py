@@ -213,7 +213,9 @@ def noop(rows: list[Row], sizes: Sizes, manifest: Path, count: int, env: dict[st
     command = f"find {out} -type f -print0 | xargs -0 sha256sum > /dev/null"
     hashing = median_of([command], 2, shell=True)  # noqa: S604 - fixed command, our folder
     rows.append(Row(f"cold check (state deleted), {count} images", min(cold), "s",
-                    "sha256sum of the outputs", hashing, min(cold) / hashing, "report only"))
+                    "sha256sum of the outputs", hashing, min(cold) / hashing,
+                    "<= 1.0 s" if is_largest else "",
+                    min(cold) <= 1.0 if is_largest else None))
 
 
 def throughput(rows: list[Row], sizes: Sizes, emulator: Emulator, scratch: Path) -> None:

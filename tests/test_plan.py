@@ -113,6 +113,29 @@ def test_stat_cache_skips_unchanged_files(tmp_path: Path) -> None:
     assert FileDigests(StateStore(state)).digest(tmp_path / "absent.png") is None
 
 
+def test_a_fresh_clones_outputs_are_hashed_ahead_in_threads(tmp_path: Path) -> None:
+    """prefetch fills the digest table for files it has never seen, so the plan's
+    digest calls read nothing more; vanished files are left out, known ones untouched."""
+    import hashlib
+
+    from assetbuild.state import PREFETCH_AT_LEAST
+
+    files: list[str] = []
+    for index in range(PREFETCH_AT_LEAST * 3):
+        picture = tmp_path / f"{index}.png"
+        picture.write_bytes(f"picture {index}".encode() * (index + 1))
+        files.append(str(picture))
+    digests = FileDigests(StateStore(tmp_path / ".assetbuild"))
+    digests.prefetch([*files, str(tmp_path / "gone.png")])
+    for name in files:
+        Path(name).write_bytes(b"changed after the prefetch")  # a new size: read again
+    table = digests._load()
+    assert set(table) == set(files), "every readable file, and only those"
+    first = files[0]
+    assert table[first][3] == hashlib.sha256(b"picture 0").hexdigest()
+    assert digests.digest(first) == hashlib.sha256(b"changed after the prefetch").hexdigest()
+
+
 def test_cached_resolution_notices_every_input(project: ProjectDir) -> None:
     """The resolution kept in .assetbuild is dropped when anything it read changes."""
     project.write("prompts/p.j2", 'Hello {% include "prompts/part.j2" %}')
