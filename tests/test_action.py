@@ -155,9 +155,9 @@ def test_a_command_that_is_not_check_or_build_is_refused(
 
 
 def _documented_workflow() -> str:
-    text = (ROOT / "docs" / "review.md").read_text()
+    text = (ROOT / "docs" / "recipes.md").read_text()
     found = re.search(r"<!-- workflow: images.yml -->\n```yaml\n(.*?)```", text, re.S)
-    assert found is not None, "docs/review.md shows the workflow"
+    assert found is not None, "docs/recipes.md shows the workflow"
     return found[1]
 
 
