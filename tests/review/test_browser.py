@@ -73,6 +73,9 @@ def test_a_missing_picture_is_counted_broken(
         repo: Repo, run_cli: RunCli, tmp_path: Path) -> None:
     # The counter itself is checked: a thumbnail removed after writing shows as broken.
     page = _reviewed(repo, run_cli)
-    next((repo.folder / "thumbs").iterdir()).unlink()
+    hero = next(c for c in repo.review()["images"] if c["image"] == "hero")
+    thumbnail = hero["old"]["thumbnail"]  # shown once (take 1 of card shares its output's)
+    assert page.read_text().count(thumbnail) == 1
+    (repo.folder / thumbnail).unlink()
     dom = run_chromium(page, tmp_path / "profile", "--dump-dom")
     assert 'data-broken="1"' in dom
