@@ -77,9 +77,13 @@ def remote_rows(add: Callable[..., None], cli: str, manifest: Path, count: int,
         pull, code = _run([cli, "pull", "-q", "-f", str(second)], {
             **team, "ASSETBUILD_CACHE_DIR": str(scratch / "second-cache")})
         assert code == 0, "the pull from the remote failed"
-        copy, code = _run([sys.executable, "-c", COPY_SCRIPT, url, str(scratch / "copy")],
-                          {**os.environ, **aws})
-        assert code == 0, "the plain obstore copy failed"
+        for _attempt in range(2):  # the baseline has no retries of its own
+            copy, code = _run([sys.executable, "-c", COPY_SCRIPT, url, str(scratch / "copy")],
+                              {**os.environ, **aws})
+            if code == 0:
+                break
+            sys.stderr.write(f"the plain obstore copy exited {code}\n")
+        assert code == 0, "the plain obstore copy failed twice"
         add(f"remote: pull {count} outputs from S3 on loopback (second machine)", pull, "s",
             "plain obstore copy of the blobs", copy, copy / pull, "report", None)
         branch = _machine(scratch / "branch", manifest, lockfile=False)
