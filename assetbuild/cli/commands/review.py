@@ -60,7 +60,7 @@ def review(manifest_path: Path, targets: tuple[str, ...], since: str | None, fol
 
 def _link(page: Path) -> str:
     """The page as a Markdown link target: relative to here when it is below here."""
-    try:
-        return page.absolute().relative_to(Path.cwd()).as_posix()
-    except ValueError:
-        return page.absolute().as_uri()
+    from assetbuild.review import shown_path
+
+    shown = shown_path(page)
+    return page.absolute().as_uri() if Path(shown).is_absolute() else shown
