@@ -213,3 +213,41 @@ def test_a_lockfile_that_is_not_toml_names_the_file(tmp_path: Path) -> None:
     path.write_text('version = 1\n[images.a]\nspec_hash = "unterminated\n')
     with pytest.raises(LockfileError, match=r"is not valid TOML.*line 3"):
         read_lockfile(path)
+
+
+_KEYS = ["spec_hash", "provider", "task_id", "state", "model", "result_urls", "request",
+         "outputs", "spec", "cost_points", "cost_time", "input_tokens", "output_tokens",
+         "total_tokens", "warnings", "derived", "take", "takes"]
+_VALUES = st.one_of(st.text(max_size=3), st.sampled_from([-1, 0, 3, 2**63, True, 1.5]),
+                    st.floats(allow_nan=False), st.lists(st.text(max_size=2), max_size=2),
+                    st.lists(st.integers(-1, 3), max_size=2), st.dictionaries(
+                        st.sampled_from(["path", "sha256", "bytes"]),
+                        st.one_of(st.text(max_size=2), st.integers(-1, 3)), max_size=3),
+                    st.lists(st.fixed_dictionaries({"path": st.text(max_size=2),
+                                                    "sha256": st.text(max_size=2),
+                                                    "bytes": st.sampled_from([-1, 3, "3"])}),
+                             min_size=1, max_size=2))
+
+
+@settings(max_examples=600, deadline=None)
+@given(dropped=st.sets(st.sampled_from(_KEYS), max_size=3),
+       replaced=st.dictionaries(st.sampled_from(_KEYS), _VALUES, max_size=3))
+def test_the_one_pass_reader_accepts_only_what_the_field_checks_accept(
+        dropped: set[str], replaced: dict[str, object]) -> None:
+    """plain_entry (the fast path) reads an entry exactly as LockEntry.from_toml does, or
+    leaves it to from_toml: it never accepts what from_toml would refuse."""
+    from assetbuild.lockfile import plain_entry
+
+    table = entry("a").to_toml() | {"derived": [{"path": "d.webp", "sha256": "e", "bytes": 3}]}
+    for key in dropped:
+        table.pop(key, None)
+    table.update(replaced)
+    fast = plain_entry(table)
+    try:
+        checked: LockEntry | None = LockEntry.from_toml(table)
+    except (ValueError, TypeError):
+        checked = None
+    if fast is not None:
+        assert checked == fast
+    if not dropped and not replaced:
+        assert fast == entry("a", derived=(OutputRecord("d.webp", "e", 3),))
