@@ -248,15 +248,16 @@ def make_plan(
     return Plan(resolved, lockfile, provider, tuple(statuses.values()))
 
 
-def _locked_files(lockfile: Lockfile, names: set[str], root: Path) -> Iterator[str]:
+def _locked_files(lockfile: Lockfile, names: set[str], root: Path
+                  ) -> Iterator[tuple[str, int]]:
     """The files the lockfile vouches for, of the images ``names``, as the plan asks
-    for their digests."""
+    for their digests, with their locked sizes."""
     prefix = f"{root}{os.sep}"
     for name in names:
         entry = lockfile.get(name)
         if entry is not None:
             for record in (*entry.outputs, *entry.derived):
-                yield prefix + record.path
+                yield prefix + record.path, record.bytes
 
 
 def _output_status(

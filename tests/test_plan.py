@@ -113,26 +113,27 @@ def test_stat_cache_skips_unchanged_files(tmp_path: Path) -> None:
     assert FileDigests(StateStore(state)).digest(tmp_path / "absent.png") is None
 
 
-def test_a_fresh_clones_outputs_are_hashed_ahead_in_threads(tmp_path: Path) -> None:
+@pytest.mark.parametrize("size", [100, 20_000], ids=["small-in-one-thread", "large-in-two"])
+def test_a_fresh_clones_outputs_are_hashed_ahead(tmp_path: Path, size: int) -> None:
     """prefetch fills the digest table for files it has never seen, so the plan's
-    digest calls read nothing more; vanished files are left out, known ones untouched."""
+    digest calls read nothing more; vanished files are left out, known ones untouched
+    (small files in the calling thread, large ones in two threads)."""
     import hashlib
 
-    from assetbuild.state import PREFETCH_AT_LEAST
-
     files: list[str] = []
-    for index in range(PREFETCH_AT_LEAST * 3):
+    for index in range(40):
         picture = tmp_path / f"{index}.png"
-        picture.write_bytes(f"picture {index}".encode() * (index + 1))
+        picture.write_bytes(f"{index:>{size}}".encode())
         files.append(str(picture))
     digests = FileDigests(StateStore(tmp_path / ".assetbuild"))
-    digests.prefetch([*files, str(tmp_path / "gone.png")])
+    digests.prefetch([(name, size) for name in [*files, str(tmp_path / "gone.png")]])
     for name in files:
         Path(name).write_bytes(b"changed after the prefetch")  # a new size: read again
     table = digests._load()
     assert set(table) == set(files), "every readable file, and only those"
     first = files[0]
-    assert table[first][3] == hashlib.sha256(b"picture 0").hexdigest()
+    assert table[first][3] == hashlib.sha256(f"{0:>{size}}".encode()).hexdigest()
+    assert table[first][0] == size
     assert digests.digest(first) == hashlib.sha256(b"changed after the prefetch").hexdigest()
 
 
@@ -156,6 +157,21 @@ def test_cached_resolution_notices_every_input(project: ProjectDir) -> None:
     lock_as_built(project)
     (project.root / "ref.png").write_text("reference two, longer")
     assert statuses(project)["a"] == ("changed", ("references",))
+
+
+def test_cached_resolution_is_reused_from_any_working_folder(
+        project: ProjectDir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command run from another folder (``-f path/assetbuild.toml``, as CI does)
+    reuses the resolution too: its output folders are checked by absolute name."""
+    project.write_manifest('version = 1\n[images.a]\nprompt = "a"\noutput = "sub/a.png"\n')
+    (project.root / "generated" / "sub").mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    first = Project.load(project.manifest).resolved.token
+    assert Project.load(project.manifest).resolved.token == first, "resolved again"
+    monkeypatch.chdir(project.root)
+    assert Project.load(project.manifest).resolved.token == first
 
 
 def test_cached_resolution_rechecks_symlink_escapes(project: ProjectDir) -> None:

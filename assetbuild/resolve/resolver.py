@@ -80,18 +80,20 @@ class Resolver:
     def inputs(self) -> ResolutionInputs:
         files = dict(self._files_read)
         files.update({str(p): key for p, key in self.renderer.loader.loaded.items()})
-        folders = {name: r for name, r in self._folders.items() if isinstance(r, str)}
+        # By absolute name: the check that they still resolve there must not depend on
+        # the folder the next command runs in.
+        folders = {os.path.join(self.root, name): r  # noqa: PTH118 - strings, like the rest
+                   for name, r in self._folders.items() if isinstance(r, str)}
         return ResolutionInputs(tuple(sorted(files.items())), tuple(sorted(folders.items())))
 
     def _folder_problem(self, relative: str) -> str | None:
         """Whether an output folder stays inside the manifest's folder (checked once each)."""
-        key = relative
-        if key not in self._folders:
+        if relative not in self._folders:
             try:
-                self._folders[key] = str(resolve_inside(self.root, relative))
+                self._folders[relative] = str(resolve_inside(self.root, relative))
             except ValueError as exc:
-                self._folders[key] = exc
-        found = self._folders[key]
+                self._folders[relative] = exc
+        found = self._folders[relative]
         return str(found) if isinstance(found, ValueError) else None
 
     def check_written_folders(self) -> None:
