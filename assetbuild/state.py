@@ -244,20 +244,20 @@ class FileDigests:
         """The file's sha256, or None if there is no such file.
 
         Takes a plain string too: a no-op check of 10,000 outputs spends more time
-        building Path objects than calling stat.
+        building Path objects than calling stat (and this is asked once per output, so
+        the stat key is compared field by field rather than built).
         """
-        key = str(path)
+        key = path if type(path) is str else str(path)
         try:
             stat = os.stat(key)  # noqa: PTH116 - the string form is the fast path
         except (FileNotFoundError, NotADirectoryError):
             return None
-        table = self._load()
-        known = table.get(key)
-        current = stat_key(stat)
-        if known is not None and known[:3] == current:
+        known = (self._table if self._table is not None else self._load()).get(key)
+        if (known is not None and known[0] == stat.st_size
+                and known[1] == stat.st_mtime_ns and known[2] == stat.st_ino):
             return known[3]
         digest = sha256_file(Path(key))
-        table[key] = (*current, digest)
+        self._load()[key] = (*stat_key(stat), digest)
         self._dirty = True
         return digest
 

@@ -391,3 +391,35 @@ def test_a_restored_output_is_not_read_again_by_the_next_check(
     os.utime(hero, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     plan = Project.load(simple_project.manifest).plan(provider="emulator")
     assert {i.name: i.status for i in plan.images}["hero"] == "up-to-date"
+
+
+def test_a_large_build_keeps_a_window_of_image_tasks_not_one_per_image(
+    project: ProjectDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tasks are started as earlier ones end (four per job here), in plan order, so an
+    image waiting for its reference never waits for a task not yet started."""
+    import asyncio
+
+    import assetbuild.engine.builder
+    from assetbuild.outcomes import BuildEvent
+
+    monkeypatch.setattr(assetbuild.engine.builder, "LIVE_TASKS", 1)
+    project.write_manifest("""
+        version = 1
+        [images.tile]
+        prompt = "tile {{ n }}"
+        matrix = { n = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18,
+                        19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35] }
+        [images.last]
+        prompt = "like the last tile"
+        references = ["image:tile[n=35]"]
+    """)
+    alive: list[int] = []
+
+    def look(event: BuildEvent) -> None:
+        alive.append(len(asyncio.all_tasks()))
+
+    report = build(Project.load(project.manifest), BuildOptions(provider="emulator", jobs=1),
+                   reporter=look, emulator=Emulator(EmulatorConfig(plain_images=True)))
+    assert report.count("built") == 37
+    assert max(alive) <= 4 + 3, f"tasks alive at once: {max(alive)}"  # the build's own few

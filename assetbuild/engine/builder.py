@@ -70,7 +70,17 @@ class _Shared:
 
     results: dict[str, ImageResult] = field(default_factory=dict)
     done: dict[str, asyncio.Event] = field(default_factory=dict)
+    """An event for each image another one waits for, set once it has ended."""
 
+    def ended(self, name: str, result: ImageResult) -> None:
+        """Record an image's result and wake whoever waits for it."""
+        self.results[name] = result
+        if (event := self.done.get(name)) is not None:
+            event.set()
+
+
+LIVE_TASKS = 1024
+"""Image tasks started and not ended at most (or four per job, if more)."""
 
 LONG_WAIT = 10.0
 """Seconds of a retry's wait (a 429's Retry-After, a long backoff) said even without -v."""
@@ -121,7 +131,8 @@ class Builder:
         self.root = project.root
         settings = project.manifest.settings
         self.timeout = settings.timeout
-        self.in_flight = asyncio.Semaphore(options.jobs or settings.jobs)
+        self.jobs = options.jobs or settings.jobs
+        self.in_flight = asyncio.Semaphore(self.jobs)
         first_poll = options.first_poll or self.provider.first_poll
         self.watch = TaskWatcher(lambda: self.client, self.timeout, first_poll, self.report)
         self.shared = _Shared()
@@ -181,16 +192,18 @@ class Builder:
         """Build every image of the plan; return what happened to each."""
         started = time.monotonic()
         shared = self.shared
-        shared.done = {item.name: asyncio.Event() for item in self.plan.images}
+        planned = {item.name for item in self.plan.images}
+        waited_for = {dep for item in self.plan.images for dep in item.image.dependencies
+                      if dep in planned}
+        shared.done = {name: asyncio.Event() for name in waited_for}
         self.unanswered = self.journal.settle(self.plan.lockfile.locked_tasks(),
                                               take_intents=self.generate)
         restored = self._restore_from_cache()
-        tasks = [asyncio.create_task(self._image(item)) for item in self.plan.images
-                 if item.name not in restored]
+        tasks: list[asyncio.Task[None]] = []
         aborted: AuthError | None = None
         stopped = False
         try:
-            await asyncio.gather(*tasks)
+            await self._run_all([i for i in self.plan.images if i.name not in restored], tasks)
         except AuthError as exc:
             aborted = exc
             for task in tasks:
@@ -198,6 +211,9 @@ class Builder:
             await asyncio.gather(*tasks, return_exceptions=True)
         except asyncio.CancelledError:  # Ctrl-C or SIGTERM: keep every answer paid for
             stopped = True
+            for task in tasks:  # those started and not ended; gather had done it before
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await self.submits.finish_sends()
         finally:
             await self.lock.close(None if self.options.shard else self.digests.store)
@@ -214,6 +230,28 @@ class Builder:
             unjournaled=tuple((e.name, e.task_id) for e in self.journal.retry_unsaved()),
             unanswered=self.unanswered)
 
+    async def _run_all(self, items: list[ImageStatus], tasks: list[asyncio.Task[None]]) -> None:
+        """Run each image's task, at most :data:`LIVE_TASKS` of them started and not
+        ended at a time (in plan order, so whatever one waits for started before it):
+        100,000 tasks made at once held 100 MB for nothing. The first AuthError stops
+        the starting and is raised; ``tasks`` gets each task started."""
+        window = asyncio.Semaphore(max(LIVE_TASKS, 4 * self.jobs))
+        failed: list[BaseException] = []
+
+        def ended(task: asyncio.Task[None]) -> None:
+            window.release()
+            if not task.cancelled() and isinstance(task.exception(), AuthError):
+                failed.append(task.exception())  # type: ignore[arg-type]
+
+        for item in items:
+            await window.acquire()
+            if failed:
+                break
+            task = asyncio.create_task(self._image(item))
+            task.add_done_callback(ended)
+            tasks.append(task)
+        await asyncio.gather(*tasks)
+
     def _stopped(self) -> BuildStopped:
         """What a stopped build leaves: finished images locked, paid tasks journaled."""
         self.journal.retry_unsaved()
@@ -229,8 +267,7 @@ class Builder:
             [i for i in self.plan.images if i.action == "restore" and i.status != "pick"])
         for name in done:
             result = ImageResult(name, "restored", "from the local cache")
-            self.shared.results[name] = result
-            self.shared.done[name].set()
+            self.shared.ended(name, result)
             self.report(BuildEvent("finished", name, result.message, result))
         return set(done)
 
@@ -256,8 +293,7 @@ class Builder:
                 message = (f"cannot write its files: {exc}; a task already paid for stays "
                            "journaled for the next build")
             result = ImageResult(item.name, "failed", message)
-        self.shared.results[item.name] = result
-        self.shared.done[item.name].set()
+        self.shared.ended(item.name, result)
         self.report(BuildEvent("finished", item.name, result.message, result))
 
     async def _run(self, item: ImageStatus) -> ImageResult:
