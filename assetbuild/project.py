@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from assetbuild.gcpause import collection_paused
 from assetbuild.hashing import sha256_text
 from assetbuild.journal import paid_tasks
 from assetbuild.lockfile import Lockfile, read_lockfile
@@ -61,7 +62,11 @@ class Project:
         and every file it read (prompt files, includes, references) are unchanged, so a
         no-op check of 10,000 images renders no template.
         """
-        path = Path(path).resolve()
+        with collection_paused():
+            return cls._load(Path(path).resolve(), environ)
+
+    @classmethod
+    def _load(cls, path: Path, environ: Mapping[str, str] | None) -> Project:
         text = read_manifest_text(path)
         state_dir, warning = choose_state_dir(path.parent, environ)
         notices = (warning,) if warning else ()
@@ -106,6 +111,11 @@ class Project:
         lockfile: Lockfile | None = None,
     ) -> Plan:
         """Every selected image's status; reads files but never the network."""
+        with collection_paused():
+            return self._plan(targets, provider=provider, force=force, lockfile=lockfile)
+
+    def _plan(self, targets: Iterable[str], *, provider: str | None, force: bool,
+              lockfile: Lockfile | None) -> Plan:
         store = StateStore(self.state_dir)
         digests = FileDigests(store)
         provider = self.provider(provider)
