@@ -1,8 +1,10 @@
 """When to poll a task: learn from the tasks this build has already seen finish.
 
 Until a task has finished, polls come every 0.5 s for the first 5 s (so a fast API is
-noticed quickly), then back off by half each time up to 15 s. The first task to finish
-wakes every task waiting on that schedule. From then on a task is first polled just
+noticed quickly), then back off by half each time up to 15 s; one task, the scout, is
+polled every 0.1 s meanwhile, so the first wave learns the duration within 0.1 s of
+its end for a few more polls per build (not one more per image). The first task to
+finish wakes every task waiting on that schedule. From then on a task is first polled just
 after the typical duration (the median of the API's ``cost_time``, else the observed
 time), and a task still running then is polled at intervals that grow with how overdue
 it is. A latency-bound build then polls about once per image and sees each result
@@ -19,6 +21,7 @@ from collections import deque
 MAX_DELAY = 15.0
 INITIAL_DELAY = 0.5
 DENSE_UNTIL = 5.0
+SCOUT_DELAY = 0.1
 
 
 class PollSchedule:
@@ -54,10 +57,13 @@ class PollSchedule:
         """The median observed duration, once at least one task has finished."""
         return statistics.median(self._durations) if self._durations else None
 
-    def delay(self, elapsed: float) -> float:
-        """Seconds to wait before the next poll of a task ``elapsed`` seconds old."""
+    def delay(self, elapsed: float, *, scout: bool = False) -> float:
+        """Seconds to wait before the next poll of a task ``elapsed`` seconds old
+        (``scout``: the one task polled densely until some task has finished)."""
         typical = self.typical
         if typical is None:
+            if scout and elapsed < DENSE_UNTIL:
+                return min(SCOUT_DELAY, self.initial)
             if elapsed < DENSE_UNTIL:
                 return self.initial * random.uniform(0.95, 1.05)
             return min(MAX_DELAY, max(self.initial, elapsed * 0.5)) * random.uniform(0.9, 1.1)

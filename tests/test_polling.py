@@ -21,6 +21,32 @@ def test_polls_densely_until_a_duration_is_learned() -> None:
     assert schedule.delay(elapsed=100.0) <= MAX_DELAY * 1.1
 
 
+def test_the_scout_is_polled_densely_until_a_duration_is_learned() -> None:
+    schedule = PollSchedule(initial=0.5)
+    assert schedule.delay(elapsed=0.0, scout=True) == 0.1
+    assert schedule.delay(elapsed=6.0, scout=True) >= 0.5, "dense only for the first 5 s"
+    schedule.observe(2.0)
+    assert schedule.delay(elapsed=0.0, scout=True) > 2.0, "learned: no scout any more"
+
+
+def test_one_task_of_the_first_wave_scouts_for_the_others(project: ProjectDir) -> None:
+    """Three tasks of 1 s, polled first after 1 s: one of them is polled every 0.1 s
+    (about ten polls) and wakes the other two when it ends (one poll each); without a
+    scout all three would be polled about twice."""
+    project.write_manifest("""
+        version = 1
+        [images.tile]
+        prompt = "tile {{ n }}"
+        matrix = { n = [0, 1, 2] }
+    """)
+    emulator = Emulator(EmulatorConfig(latency_min=1.0, latency_max=1.0, plain_images=True))
+    report = build(Project.load(project.manifest),
+                   BuildOptions(provider="emulator", jobs=3, first_poll=1.0),
+                   emulator=emulator)
+    assert report.count("built") == 3
+    assert 8 <= emulator.stats.status_polls <= 16, emulator.stats.status_polls
+
+
 def test_polls_just_after_the_typical_duration_then_back_off() -> None:
     schedule = PollSchedule(initial=0.5)
     for seconds in (1.9, 2.0, 2.1):

@@ -26,19 +26,32 @@ class TaskWatcher:
         self.polls = PollSchedule(initial=first_poll)
         self.report = report
         self._warned_states: set[str] = set()
+        self._scout: str | None = None
+        """The task polled densely until the first one finishes (polling.SCOUT_DELAY)."""
 
     async def until_done(self, name: str, task_id: str, submitted_at: float, *,
                          resumed: bool = False) -> TaskStatus:
         """Poll until the task ends. The image's timeout counts from this build's first
         poll, so a resumed task gets a fresh one; a resumed task is polled at once (its
         usual duration has most likely passed while no build watched it)."""
+        if self._scout is None:
+            self._scout = task_id
+        try:
+            return await self._poll(name, task_id, submitted_at, resumed)
+        finally:
+            if self._scout == task_id:
+                self._scout = None
+
+    async def _poll(self, name: str, task_id: str, submitted_at: float,
+                    resumed: bool) -> TaskStatus:
         started = time.time()
         polls = 0
         while True:
             age, waited = time.time() - submitted_at, time.time() - started
             if waited > self.timeout:
                 raise self._overdue(task_id)
-            delay = 0.0 if resumed and polls == 0 else self.polls.delay(age)
+            delay = 0.0 if resumed and polls == 0 else self.polls.delay(
+                age, scout=self._scout == task_id)
             if not await self.polls.wait(delay):
                 continue  # the first task finished: wait on the learned schedule instead
             try:  # a status answer that trickles must not outlast the image's timeout
