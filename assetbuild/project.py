@@ -17,7 +17,8 @@ from typing import Any
 from assetbuild.gcpause import collection_paused
 from assetbuild.hashing import sha256_text
 from assetbuild.journal import paid_tasks
-from assetbuild.lockfile import Lockfile, read_lockfile
+from assetbuild.lockfile import Lockfile
+from assetbuild.lockread import read_lockfile
 from assetbuild.manifest import DEFAULT_MANIFEST, Manifest, parse_manifest, read_manifest_text
 from assetbuild.memo import MEMO_FORMAT
 from assetbuild.plan import Plan, locked_urls, make_plan, select_targets

@@ -14,7 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from assetbuild.errors import LockfileError, UsageError
-from assetbuild.lockfile import LockEntry, LockfileWriter, read_lockfile
+from assetbuild.lockfile import LockEntry, LockfileWriter
+from assetbuild.lockread import read_lockfile
 from assetbuild.plan import Plan
 
 

@@ -10,14 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from assetbuild.errors import LockfileError
-from assetbuild.lockfile import (
-    LockEntry,
-    OutputRecord,
-    dump_lockfile,
-    parse_lockfile_bytes,
-    read_lockfile,
-    write_lockfile,
-)
+from assetbuild.lockfile import LockEntry, OutputRecord, dump_lockfile, write_lockfile
+from assetbuild.lockread import parse_lockfile_bytes, read_lockfile
 
 
 def entry(name: str, **changes: object) -> LockEntry:
@@ -128,25 +122,25 @@ def read_lockfile_bytes(folder: Path, data: bytes) -> dict[str, LockEntry]:
 def test_the_parsed_copy_is_reused_while_the_bytes_are_the_same(tmp_path: Path) -> None:
     """A fresh clone (same bytes, new inode and mtime) with its state folder restored
     reuses the parsed lockfile instead of parsing it again; other bytes are parsed."""
-    from assetbuild.lockfile import Lockfile, _cache_key, _ParsedLockfile
+    from assetbuild.lockfile import Lockfile, ParsedLockfile, parsed_copy_key
     from assetbuild.state import StateStore
 
     path = tmp_path / "assetbuild.lock"
     store = StateStore(tmp_path / ".assetbuild")
     write_lockfile(path, {"a": entry("a")})
     assert set(read_lockfile(path, store).entries) == {"a"}
-    kept = store.get(_cache_key(path), _ParsedLockfile)
+    kept = store.get(parsed_copy_key(path), ParsedLockfile)
     assert kept is not None
     stat_key, digest = kept.stat, kept.sha256
     # What the state folder holds is told apart from a fresh parse by a planted entry.
-    store.set(_cache_key(path),
-              _ParsedLockfile(stat_key, digest, Lockfile({"planted": entry("planted")})))
+    store.set(parsed_copy_key(path),
+              ParsedLockfile(stat_key, digest, Lockfile({"planted": entry("planted")})))
 
     clone = tmp_path / "clone.lock"
     clone.write_bytes(path.read_bytes())
     clone.replace(path)  # the same bytes in a new file
     assert set(read_lockfile(path, store).entries) == {"planted"}
-    again = store.get(_cache_key(path), _ParsedLockfile)
+    again = store.get(parsed_copy_key(path), ParsedLockfile)
     assert again is not None and again.stat != stat_key, "the new stat is remembered"
 
     write_lockfile(path, {"b": entry("b")})  # other bytes
@@ -236,7 +230,7 @@ def test_the_one_pass_reader_accepts_only_what_the_field_checks_accept(
         dropped: set[str], replaced: dict[str, object]) -> None:
     """plain_entry (the fast path) reads an entry exactly as LockEntry.from_toml does, or
     leaves it to from_toml: it never accepts what from_toml would refuse."""
-    from assetbuild.lockfile import plain_entry
+    from assetbuild.lockread import plain_entry
 
     table = entry("a").to_toml() | {"derived": [{"path": "d.webp", "sha256": "e", "bytes": 3}]}
     for key in dropped:
@@ -251,3 +245,42 @@ def test_the_one_pass_reader_accepts_only_what_the_field_checks_accept(
         assert checked == fast
     if not dropped and not replaced:
         assert fast == entry("a", derived=(OutputRecord("d.webp", "e", 3),))
+
+
+def _long_lockfile_text() -> str:
+    entries = {f"tile-{n:02}": entry(f"tile-{n:02}") for n in range(60)}
+    return dump_lockfile(entries).decode()
+
+
+def test_a_long_lockfile_is_parsed_in_pieces_to_the_same_tables() -> None:
+    from assetbuild.lockread import _piece_starts, parse_toml_in_pieces
+
+    text = _long_lockfile_text()
+    assert len(_piece_starts(text, 300)) > 20, "cut into pieces"
+    assert all(text[start:].startswith("[images.") for start in _piece_starts(text, 300)[1:])
+    assert parse_toml_in_pieces(text, 300) == tomllib.loads(text)
+
+
+@pytest.mark.parametrize("edit", ["table moved away", "header in a string", "entry twice"])
+def test_pieces_that_do_not_fit_together_leave_it_to_the_whole_text(edit: str) -> None:
+    """Hand edits that pieces would misread: an entry's table far from the entry, a
+    header-like line inside a multi-line string, an entry defined twice. Each parses
+    as one document would (or fails as it would)."""
+    import rtoml
+
+    from assetbuild.lockread import parse_toml_in_pieces
+
+    text = _long_lockfile_text()
+    if edit == "table moved away":
+        start = text.index("[images.tile-03.request]")
+        end = text.index("\n\n", start)
+        text = text[:start] + text[end + 2:] + "\n" + text[start:end] + "\n"
+    elif edit == "header in a string":
+        text = text.replace('model = "see2ai-image"', 'model = """x\n[images.fake]\ny"""', 5)
+    else:
+        start = text.index("[images.tile-04]")
+        text += "\n" + text[start:text.index("[images.tile-05]")]
+        with pytest.raises(rtoml.TomlParsingError):
+            parse_toml_in_pieces(text, 300)
+        return
+    assert parse_toml_in_pieces(text, 300) == tomllib.loads(text)

@@ -10,8 +10,9 @@ import pytest
 
 from assetbuild.errors import AssetbuildError
 from assetbuild.journal import Journal
-from assetbuild.lockfile import LockEntry, OutputRecord, read_lockfile
+from assetbuild.lockfile import LockEntry, OutputRecord
 from assetbuild.lockflush import LockfileFlusher
+from assetbuild.lockread import read_lockfile
 
 
 def entry(name: str) -> LockEntry:

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from assetbuild.errors import LockfileError, UsageError
-from assetbuild.lockfile import Lockfile, parse_lockfile_bytes
+from assetbuild.lockfile import Lockfile
+from assetbuild.lockread import parse_lockfile_bytes
 from assetbuild.remote.store import RemoteDown, RemoteStore
 
 

@@ -17,7 +17,8 @@ from typing import IO, Protocol
 
 from assetbuild.errors import UsageError
 from assetbuild.fsutil import atomic_write_bytes, relative_path_problem
-from assetbuild.lockfile import Lockfile, parse_lockfile_bytes
+from assetbuild.lockfile import Lockfile
+from assetbuild.lockread import parse_lockfile_bytes
 from assetbuild.project import Project
 
 REVIEW_BASE = "review-base.lock"

@@ -76,7 +76,7 @@ def remote_gc(manifest_path: Path, remote: str | None, remote_readonly: bool | N
     import asyncio
 
     from assetbuild import report
-    from assetbuild.lockfile import read_lockfile
+    from assetbuild.lockread import read_lockfile
     from assetbuild.remote.admin import locked_keep_set, lockfiles_at
     from assetbuild.remote.admin import remote_gc as collect
 

@@ -55,7 +55,7 @@ def lock_files(manifest_path: Path, lockfile: Path | None) -> int:
     relative to the current folder), and the lockfile itself: what a shard uploads."""
     import os
 
-    from assetbuild.lockfile import read_lockfile
+    from assetbuild.lockread import read_lockfile
 
     project = load_project(manifest_path)
     path = lockfile or project.manifest.lockfile_path
